@@ -1,0 +1,1 @@
+"""The scan pool: orchestrator, dispatch queue, workers and their scripts."""

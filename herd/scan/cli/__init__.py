@@ -1,0 +1,1 @@
+"""The scan pool's command-line scripts (``bin/client-v2``, ``bin/pool-status``, ...)."""

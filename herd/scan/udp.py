@@ -1,0 +1,53 @@
+"""The orchestrator's UDP face: one datagram in, exactly one datagram out."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+
+from herd.protocols.scan import ProtocolError, Request, parse_request
+from herd.protocols.scan_replies import format_error
+
+Address = tuple[str, int]
+
+
+class OrchestratorProtocol(DatagramProtocol):
+    """Parse each datagram, let ``handle`` decide, send its reply back to the sender.
+
+    A malformed datagram is answered with ``400 ERROR <reason>``; an unexpected exception
+    in ``handle`` is logged and answered with ``500 ERROR``; either way the protocol keeps
+    serving.
+    """
+
+    log = Logger()
+
+    def __init__(self, handle: Callable[[Request], bytes]) -> None:
+        self._handle = handle
+
+    def datagramReceived(self, datagram: bytes, addr: Address) -> None:
+        try:
+            request = parse_request(datagram)
+        except ProtocolError as error:
+            self.log.info(
+                "refused {size} bytes from {peer}: {reason}",
+                size=len(datagram),
+                peer=addr,
+                reason=str(error),
+            )
+            reply = format_error(str(error))
+        else:
+            try:
+                reply = self._handle(request)
+            except Exception:
+                self.log.failure("handling {request} from {peer}", request=request, peer=addr)
+                reply = format_error("internal error, see the orchestrator's log", "500 ERROR")
+        self._reply(reply, addr)
+
+    def _reply(self, reply: bytes, addr: Address) -> None:
+        try:
+            self.transport.write(reply, addr)
+        except OSError as error:
+            self.log.warn("could not reply to {peer}: {error}", peer=addr, error=error)
+

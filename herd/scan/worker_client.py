@@ -1,0 +1,95 @@
+"""The orchestrator as a worker's TCP client: send one CHECK line, wait for one result line."""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+
+from herd.protocols.scan import MAX_REPLY, CheckRequest, ProtocolError
+from herd.protocols.scan_replies import Result, parse_result
+
+
+class WorkerProtocolError(Exception):
+    """The worker closed the connection without a result, or answered nonsense."""
+
+
+class CheckClient(Protocol):
+    """Send ``request`` once connected; ``result`` fires with the worker's parsed answer.
+
+    Cancelling ``result`` aborts the connection.
+    """
+
+    def __init__(self, request: CheckRequest) -> None:
+        self._request = request
+        self._buffer = b""
+        self.result: Deferred[Result] = Deferred(self._cancel)
+
+    def connectionMade(self) -> None:
+        self.transport.write(self._request.to_line())
+
+    def dataReceived(self, data: bytes) -> None:
+        self._buffer += data
+        line, newline, _ = self._buffer.partition(b"\n")
+        if newline:
+            self._answer(line)
+            self.transport.loseConnection()
+        elif len(self._buffer) > MAX_REPLY:
+            self._fail(WorkerProtocolError(f"answer longer than {MAX_REPLY} bytes"))
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure) -> None:
+        if self.result.called:
+            return
+        if self._buffer.strip():
+            self._answer(self._buffer)  # an answer without its newline, then close
+        else:
+            self._fail(WorkerProtocolError("worker closed the connection without answering"))
+
+    def _answer(self, line: bytes) -> None:
+        if self.result.called:
+            return
+        try:
+            result = parse_result(line)
+        except ProtocolError as error:
+            self._fail(WorkerProtocolError(str(error)))
+        else:
+            self.result.callback(result)
+
+    def _fail(self, error: Exception) -> None:
+        if not self.result.called:
+            self.result.errback(error)
+
+    def _cancel(self, _: Deferred[Result]) -> None:
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+
+def send_check(
+    endpoint: IStreamClientEndpoint,
+    request: CheckRequest,
+    timeout: float,
+    clock: IReactorTime,
+) -> Deferred[Result]:
+    """Connect through ``endpoint``, run ``request``, fail after ``timeout`` seconds."""
+    client = CheckClient(request)
+    d: Deferred[Result] = connectProtocol(endpoint, client)
+    d.addCallback(lambda _: client.result)
+    d.addTimeout(timeout, clock)
+    return d
+
+
+def check_on_worker(
+    reactor: IReactorTime,
+    host: str,
+    port: int,
+    request: CheckRequest,
+    timeout: float = 60.0,
+    connect_timeout: float = 5.0,
+) -> Deferred[Result]:
+    """Run ``request`` on the worker at ``host``:``port`` over TCP."""
+    endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
+    return send_check(endpoint, request, timeout, reactor)
+

@@ -1,0 +1,96 @@
+"""``twistd worker PORT LOGDIR WORKER_HOST ORCH_HOST ORCH_PORT WORKER_ID``, wired."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from treq.client import HTTPClient
+from twisted.application import internet
+from twisted.application.service import IService, MultiService
+from twisted.python import usage
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from herd.protocols.scan import (
+    ProtocolError,
+    RegisterRequest,
+    check_host,
+    check_port,
+    check_worker_id,
+)
+from herd.scan.options import positive_float, positive_int
+from herd.scan.registrar import RegistrationService
+from herd.scan.scanner import FetchLimits, PageScanner
+from herd.scan.worker import CheckServerFactory
+
+PORT_RANGE = range(54000, 54151)
+
+
+class Options(usage.Options):
+    """Command line of ``twistd worker``: the six arguments the specification fixes."""
+
+    synopsis = "PORT LOGDIR WORKER_HOST ORCH_HOST ORCH_PORT WORKER_ID [options]"
+    longdesc = (
+        "Listen on TCP PORT (54000-54150) for CHECK requests, save images under LOGDIR, and "
+        "register as WORKER_ID reachable at WORKER_HOST:PORT with the orchestrator at "
+        "ORCH_HOST:ORCH_PORT (UDP)."
+    )
+    optParameters = [
+        ["interface", "i", "", "Address to listen on (default: all)."],
+        ["page-timeout", None, 15.0, "Seconds allowed to fetch a page.", positive_float],
+        ["image-timeout", None, 15.0, "Seconds allowed to fetch one image.", positive_float],
+        ["max-page-bytes", None, 5 * 1024 * 1024, "Largest page fetched.", positive_int],
+        ["max-image-bytes", None, 10 * 1024 * 1024, "Largest image saved.", positive_int],
+        ["max-images", None, 100, "Most images saved from one page.", positive_int],
+        ["parallel-images", None, 8, "Images fetched at once.", positive_int],
+        ["quiet", None, 0.25, "Seconds of silence that end a request sent without a newline.", positive_float],
+        ["register-refresh", None, 30.0, "Seconds between two registrations once registered.", positive_float],
+    ]
+
+    def parseArgs(  # type: ignore[override]
+        self, port: str, logdir: str, worker_host: str, orch_host: str, orch_port: str, worker_id: str
+    ) -> None:
+        try:
+            self["port"] = check_port(port)
+            self["worker-host"] = check_host(worker_host)
+            self["orch-host"] = check_host(orch_host)
+            self["orch-port"] = check_port(orch_port)
+            self["worker-id"] = check_worker_id(worker_id)
+        except ProtocolError as error:
+            raise usage.UsageError(str(error)) from None
+        if self["port"] not in PORT_RANGE:
+            raise usage.UsageError(
+                f"PORT must be in {PORT_RANGE.start}-{PORT_RANGE.stop - 1}, not {port}"
+            )
+        path = Path(logdir)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise usage.UsageError(f"cannot use LOGDIR {logdir}: {error.strerror}") from None
+        self["logdir"] = path.resolve()
+
+
+def makeService(options: Options) -> IService:
+    """The worker's TCP listener and its registration with the orchestrator."""
+    from twisted.internet import reactor
+
+    agent = Agent(reactor, connectTimeout=options["page-timeout"], pool=HTTPConnectionPool(reactor))
+    limits = FetchLimits(
+        page_bytes=options["max-page-bytes"],
+        image_bytes=options["max-image-bytes"],
+        images_per_page=options["max-images"],
+        page_timeout=options["page-timeout"],
+        image_timeout=options["image-timeout"],
+        parallel_images=options["parallel-images"],
+    )
+    scanner = PageScanner(HTTPClient(agent), reactor, options["logdir"], limits)
+    factory = CheckServerFactory(scanner.scan, reactor, quiet=options["quiet"])
+    top = MultiService()
+    internet.TCPServer(options["port"], factory, interface=options["interface"]).setServiceParent(top)
+    registration = RegistrationService(
+        reactor,
+        RegisterRequest(options["worker-host"], options["port"], options["worker-id"]),
+        (options["orch-host"], options["orch-port"]),
+        refresh=options["register-refresh"],
+    )
+    registration.setServiceParent(top)
+    return top

@@ -1,0 +1,10 @@
+"""twistd plugin: ``twistd orchestrator`` (herd's scan pool orchestrator)."""
+
+from twisted.application.service import ServiceMaker
+
+herd_orchestrator = ServiceMaker(
+    "herd scan orchestrator",
+    "herd.scan.orchestrator_tap",
+    "UDP orchestrator of the herd scan pool: queues CHECK jobs for TCP workers.",
+    "orchestrator",
+)

@@ -6,7 +6,7 @@ from typing import Optional
 
 from attrs import frozen
 from treq.client import HTTPClient
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLookupError
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
@@ -98,16 +98,20 @@ def fetch(
     Fails only with FetchError, whose message explains the problem.
     """
     d = Deferred.fromCoroutine(_fetch(client, url, limit))
-    d.addTimeout(timeout, clock)
-    d.addErrback(_explain, timeout)
+    d.addTimeout(timeout, clock, onTimeoutCancel=_timed_out)
+    d.addErrback(_explain)
     return d
 
 
-def _explain(failure: Failure, timeout: float) -> Failure:
+def _timed_out(result: object, timeout: float) -> Failure:
+    # Cancelling a request fails it with whatever the agent was doing at the time
+    # (ResponseNeverReceived, CancelledError, ...): the timeout is the real reason.
+    return Failure(FetchError(f"did not answer within {timeout:g} s"))
+
+
+def _explain(failure: Failure) -> Failure:
     if failure.check(FetchError):
         return failure
-    if failure.check(TimeoutError, CancelledError):
-        raise FetchError(f"did not answer within {timeout:g} s")
     if failure.check(DNSLookupError):
         raise FetchError("has a host name that could not be resolved")
     if failure.check(ConnectionRefusedError):

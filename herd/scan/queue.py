@@ -39,6 +39,7 @@ class DispatchQueue(Generic[JobT, WorkerT]):
         self._idle: dict[WorkerT, None] = {}  # insertion-ordered set: longest idle first
         self._running: dict[WorkerT, JobT] = {}
         self._leaving: set[WorkerT] = set()  # busy workers that get no job after this one
+        self._pumping = False
 
     @property
     def depth(self) -> int:
@@ -77,13 +78,19 @@ class DispatchQueue(Generic[JobT, WorkerT]):
             self._leaving.add(worker)
 
     def _pump(self) -> None:
-        while self._jobs and self._idle:
-            job = self._jobs.popleft()
-            worker = next(iter(self._idle))
-            del self._idle[worker]
-            self._running[worker] = job
-            d = maybeDeferred(self._run, job, worker)
-            d.addCallbacks(self._finished, self._failed, (worker,), None, (worker, job))
+        if self._pumping:
+            return  # a job finished synchronously inside the loop below; it goes on
+        self._pumping = True
+        try:
+            while self._jobs and self._idle:
+                job = self._jobs.popleft()
+                worker = next(iter(self._idle))
+                del self._idle[worker]
+                self._running[worker] = job
+                d = maybeDeferred(self._run, job, worker)
+                d.addCallbacks(self._finished, self._failed, (worker,), None, (worker, job))
+        finally:
+            self._pumping = False
 
     def _finished(self, _: object, worker: WorkerT) -> None:
         del self._running[worker]

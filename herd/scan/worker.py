@@ -117,6 +117,8 @@ class CheckServer(Protocol):
 class CheckServerFactory(Factory):
     """Builds a CheckServer per connection, all sharing one ``scan``."""
 
+    noisy = False
+
     def __init__(
         self, scan: Scan, clock: IReactorTime, quiet: float = 0.25, idle_timeout: float = 30.0
     ) -> None:

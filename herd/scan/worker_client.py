@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
-from twisted.internet.protocol import Protocol
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IAddress, IReactorTime, IStreamClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from herd.protocols.scan import MAX_REPLY, CheckRequest, ProtocolError
@@ -67,6 +67,18 @@ class CheckClient(Protocol):
             self.transport.abortConnection()
 
 
+class _OneClient(Factory):
+    """Hands out one prepared protocol, without logging each connection."""
+
+    noisy = False
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: IAddress) -> Protocol:
+        return self._protocol
+
+
 def send_check(
     endpoint: IStreamClientEndpoint,
     request: CheckRequest,
@@ -75,7 +87,7 @@ def send_check(
 ) -> Deferred[Result]:
     """Connect through ``endpoint``, run ``request``, fail after ``timeout`` seconds."""
     client = CheckClient(request)
-    d: Deferred[Result] = connectProtocol(endpoint, client)
+    d: Deferred[Result] = endpoint.connect(_OneClient(client))
     d.addCallback(lambda _: client.result)
     d.addTimeout(timeout, clock)
     return d

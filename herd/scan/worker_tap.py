@@ -8,7 +8,7 @@ from treq.client import HTTPClient
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
 from twisted.python import usage
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 
 from herd.protocols.scan import (
     ProtocolError,
@@ -23,6 +23,18 @@ from herd.scan.scanner import FetchLimits, PageScanner
 from herd.scan.worker import CheckServerFactory
 
 PORT_RANGE = range(54000, 54151)
+
+
+class _QuietClientFactory(_HTTP11ClientFactory):
+    """The pool's connection factory, without a log line per connection."""
+
+    noisy = False
+
+
+class QuietConnectionPool(HTTPConnectionPool):
+    """An HTTPConnectionPool that does not log every connection it opens and closes."""
+
+    _factory = _QuietClientFactory
 
 
 class Options(usage.Options):
@@ -73,7 +85,7 @@ def makeService(options: Options) -> IService:
     """The worker's TCP listener and its registration with the orchestrator."""
     from twisted.internet import reactor
 
-    agent = Agent(reactor, connectTimeout=options["page-timeout"], pool=HTTPConnectionPool(reactor))
+    agent = Agent(reactor, connectTimeout=options["page-timeout"], pool=QuietConnectionPool(reactor))
     limits = FetchLimits(
         page_bytes=options["max-page-bytes"],
         image_bytes=options["max-image-bytes"],

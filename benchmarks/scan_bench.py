@@ -1,0 +1,256 @@
+"""Scan pool benchmark: how fast the orchestrator acknowledges CHECKs, how fast a pool scans.
+
+Everything runs on 127.0.0.1, in processes started the way a user starts them
+(``twistd -n orchestrator``, ``twistd -n web``, ``bin/launch-workers``) through
+``herd.testing``; every process is stopped at the end, also on error or Ctrl-C.
+
+1. CHECK acks/s: one orchestrator with no workers (jobs only queue, in memory) and one
+   blocking UDP client.
+   * request/reply: send a CHECK, wait for its ``200 OK <job id>``, repeat N times;
+     acks/s and latency p50/p99.
+   * pipelined: keep WINDOW datagrams outstanding, counting replies; a reply that does not
+     come within the timeout counts as lost.
+2. End-to-end pages/s with 1, 2 and 5 workers, each in a fresh pool and temp dir: send M
+   CHECKs cycling over the demo site's manifest, poll STATUS until the workers' ``jobs
+   done`` add up to M with nothing queued; pages/s = M / (first send -> all done seen).
+   YES/NO/ERROR come from the orchestrator's log.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/scan_bench.py            # N=5000, M=100 (a few minutes)
+    .venv/bin/python benchmarks/scan_bench.py --quick    # N=1000, M=30
+    .venv/bin/python benchmarks/scan_bench.py --json results.json --keep /tmp/bench-logs
+
+It prints a Markdown table (paste it into benchmarks/README.md) and, with --json, saves
+the figures. The completion time is seen by polling every 50 ms, so it is that coarse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import twisted
+
+from herd.protocols.scan import MAX_REPLY
+from herd.protocols.scan_replies import parse_status
+from herd.scan.cli.udp_client import ask
+from herd.testing.processes import LOOPBACK, ProcessGroup, free_port, wait_for
+from herd.testing.scanpool import ScanPool, start_orchestrator, start_scan_pool
+
+ACK_MESSAGE = b"CHECK http://127.0.0.1:9/bench.html BENCH_AD S1"  # never fetched: no workers
+DONE_LINE = re.compile(r"job \d+ done by \S+: (YES|NO|ERROR)")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of ``values`` (q in 0-100)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def drain(sock: socket.socket, wait: float = 0.2) -> int:
+    """Read and drop whatever replies are still coming; how many there were."""
+    sock.settimeout(wait)
+    count = 0
+    try:
+        while count < 1_000_000:
+            sock.recv(MAX_REPLY * 4)
+            count += 1
+    except socket.timeout:
+        pass
+    return count
+
+
+def request_reply(sock: socket.socket, n: int, timeout: float, limit: float) -> dict:
+    """N CHECKs one at a time; acks/s, latency percentiles, losses."""
+    sock.settimeout(timeout)
+    latencies, lost, bad = [], 0, 0
+    start = time.perf_counter()
+    for _ in range(n):
+        if time.perf_counter() - start > limit:
+            break
+        sent = time.perf_counter()
+        sock.send(ACK_MESSAGE)
+        try:
+            reply = sock.recv(MAX_REPLY * 4)
+        except socket.timeout:
+            lost += 1
+            continue
+        latencies.append(time.perf_counter() - sent)
+        bad += not reply.startswith(b"200 OK ")
+    elapsed = time.perf_counter() - start
+    late = drain(sock)
+    return {"sent": len(latencies) + lost, "acked": len(latencies), "lost": lost, "late": late,
+            "bad": bad, "seconds": elapsed, "acks_per_s": len(latencies) / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3}
+
+
+def pipelined(sock: socket.socket, n: int, window: int, timeout: float, limit: float) -> dict:
+    """N CHECKs with up to ``window`` outstanding; acks/s and losses."""
+    sock.settimeout(timeout)
+    sent = acked = lost = bad = outstanding = 0
+    start = time.perf_counter()
+    while acked + lost < n and time.perf_counter() - start < limit:
+        while outstanding < window and sent < n:
+            sock.send(ACK_MESSAGE)
+            sent += 1
+            outstanding += 1
+        try:
+            reply = sock.recv(MAX_REPLY * 4)
+        except socket.timeout:
+            lost, outstanding = lost + outstanding, 0  # nothing for `timeout` s: all gone
+            continue
+        acked += 1
+        outstanding = max(0, outstanding - 1)
+        bad += not reply.startswith(b"200 OK ")
+    elapsed = time.perf_counter() - start
+    late = drain(sock)
+    return {"sent": sent, "acked": acked, "lost": lost, "late": late, "bad": bad,
+            "window": window, "seconds": elapsed, "acks_per_s": acked / elapsed}
+
+
+def bench_acks(n: int, window: int, keep: Path | None) -> dict:
+    """Part 1: one orchestrator, no workers."""
+    with tempfile.TemporaryDirectory(prefix="herd-bench-acks-") as tmp:
+        try:
+            with ProcessGroup(Path(tmp)) as group:
+                port = free_port(socket.SOCK_DGRAM)
+                start_orchestrator(group, port)
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.connect((LOOPBACK, port))
+                    request_reply(sock, min(200, n), 2.0, 30)  # warm-up, not reported
+                    rr = request_reply(sock, n, 2.0, 120)
+                    pl = pipelined(sock, n, window, 1.0, 120)
+                queued = parse_status(ask(LOOPBACK, port, b"STATUS", 2.0)).queued
+        finally:
+            if keep:
+                shutil.copytree(tmp, keep / "acks", dirs_exist_ok=True)
+    return {"request_reply": rr, "pipelined": pl, "queued_at_end": queued}
+
+
+def pool_progress(pool: ScanPool) -> tuple[int, list[int]]:
+    """Jobs queued, and jobs done by each worker (every STATUS page)."""
+    first = parse_status(pool.ask(b"STATUS", 2.0))
+    workers = list(first.workers)
+    for page in range(2, min(first.pages, 100) + 1):
+        workers += parse_status(pool.ask(b"STATUS %d" % page, 2.0)).workers
+    return first.queued, [w.jobs_done for w in workers]
+
+
+def bench_e2e(workers: int, m: int, max_wait: float, keep: Path | None) -> dict:
+    """Part 2: a fresh pool of ``workers`` workers scans ``m`` demo pages."""
+    with tempfile.TemporaryDirectory(prefix=f"herd-bench-e2e{workers}-") as tmp:
+        try:
+            with ProcessGroup(Path(tmp) / "processes") as group:
+                pool = start_scan_pool(group, Path(tmp), workers)
+                time.sleep(0.5)  # let the start-up settle
+                pages = pool.pages
+                start = time.perf_counter()
+                for i in range(m):
+                    page = pages[i % len(pages)]
+                    message = f"CHECK {page.url(pool.base_url)} {page.ad_id} {page.site_id}"
+                    reply = pool.ask(message.encode("ascii"), 5.0)
+                    if not reply.startswith(b"200 OK"):
+                        raise RuntimeError(f"CHECK refused: {reply!r}")
+                sent_s = time.perf_counter() - start
+                per_worker: list[int] = []
+
+                def all_done() -> bool:
+                    nonlocal per_worker
+                    queued, per_worker = pool_progress(pool)
+                    return queued == 0 and sum(per_worker) >= m
+
+                try:
+                    wait_for(all_done, max_wait, f"{m} jobs done", every=0.05)
+                    complete = True
+                except TimeoutError:
+                    complete = False
+                elapsed = time.perf_counter() - start
+                outcomes = DONE_LINE.findall(group.output("orchestrator"))
+                tracebacks = sum(
+                    log.read_text(errors="replace").count("Traceback")
+                    for log in pool.logs.glob("*/_worker.log"))
+        finally:
+            if keep:
+                shutil.copytree(tmp, keep / f"e2e-{workers}", dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("site"))
+    return {"workers": workers, "jobs": m, "complete": complete, "done": sum(per_worker),
+            "per_worker": per_worker, "send_seconds": sent_s, "seconds": elapsed,
+            "pages_per_s": sum(per_worker) / elapsed, "yes": outcomes.count("YES"),
+            "no": outcomes.count("NO"), "error": outcomes.count("ERROR"),
+            "worker_log_tracebacks": tracebacks}
+
+
+def table(results: dict) -> str:
+    """The results as Markdown, with the machine and the command."""
+    m = results["machine"]
+    rr, pl = results["acks"]["request_reply"], results["acks"]["pipelined"]
+    rows = [
+        f"Machine: {m['nproc']} CPUs, load average {m['loadavg']} at start, Python {m['python']}, "
+        f"Twisted {m['twisted']}, {m['platform']}",
+        f"Command: `{results['command']}` (total {results['total_seconds']:.0f} s)",
+        "",
+        "| Benchmark | Setting | Result | Details |",
+        "|---|---|---|---|",
+        f"| CHECK acks, request/reply | {rr['sent']} CHECKs, no workers | {rr['acks_per_s']:,.0f} acks/s"
+        f" | p50 {rr['p50_ms']:.3f} ms, p99 {rr['p99_ms']:.3f} ms, lost {rr['lost']}, bad {rr['bad']} |",
+        f"| CHECK acks, pipelined | {pl['sent']} CHECKs, window {pl['window']} | "
+        f"{pl['acks_per_s']:,.0f} acks/s | lost {pl['lost']} (late {pl['late']}), bad {pl['bad']} |",
+    ]
+    for r in results["e2e"]:
+        state = "" if r["complete"] else f" INCOMPLETE ({r['done']}/{r['jobs']})"
+        rows.append(
+            f"| End-to-end scan | {r['workers']} worker(s), {r['jobs']} jobs | "
+            f"{r['pages_per_s']:.2f} pages/s{state} | {r['seconds']:.1f} s; YES {r['yes']}, "
+            f"NO {r['no']}, ERROR {r['error']}; per worker {r['per_worker']} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N=1000 CHECKs, M=30 jobs per pool")
+    parser.add_argument("--workers", default="1,2,5", help="pool sizes to scan with (default 1,2,5)")
+    parser.add_argument("--window", type=int, default=32, help="pipelined window (default 32)")
+    parser.add_argument("--max-wait", type=float, default=300, help="seconds to wait per pool run")
+    parser.add_argument("--json", type=Path, help="also save the results to this JSON file")
+    parser.add_argument("--keep", type=Path, help="copy the process and worker logs here")
+    args = parser.parse_args()
+    n, m = (1000, 30) if args.quick else (5000, 100)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C does
+    began = time.perf_counter()
+    results: dict = {
+        "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
+        "machine": {"nproc": os.cpu_count(), "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+                    "python": platform.python_version(), "twisted": twisted.__version__,
+                    "platform": platform.platform()},
+    }
+    print(f"part 1: {n} CHECK acks ...", file=sys.stderr, flush=True)
+    results["acks"] = bench_acks(n, args.window, args.keep)
+    results["e2e"] = []
+    for count in (int(w) for w in args.workers.split(",")):
+        print(f"part 2: {m} jobs with {count} worker(s) ...", file=sys.stderr, flush=True)
+        results["e2e"].append(bench_e2e(count, m, args.max_wait, args.keep))
+    results["total_seconds"] = time.perf_counter() - began
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        sys.exit(130)

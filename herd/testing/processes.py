@@ -1,0 +1,139 @@
+"""Real processes on loopback, for end-to-end tests, benchmarks and the demo.
+
+``ProcessGroup`` starts commands with their output in files, and stops every one of them
+(SIGTERM, then SIGKILL) when its ``with`` block ends, failing or not. Every wait is
+bounded: ``wait_for`` gives up after its timeout with a message that says what it waited
+for.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Callable, Optional, Sequence, TypeVar
+
+import herd
+
+T = TypeVar("T")
+
+REPO = Path(herd.__file__).resolve().parent.parent
+BIN = REPO / "bin"
+LOOPBACK = "127.0.0.1"
+
+
+def twistd() -> list[str]:
+    """The twistd of the running interpreter (it sees herd's plugins)."""
+    beside = Path(sys.executable).with_name("twistd")
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "twisted"]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port that is free right now (TCP by default, ``SOCK_DGRAM`` for UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def free_port_run(count: int, low: int = 54000, high: int = 54150) -> int:
+    """The first of ``count`` consecutive free TCP ports in ``low``-``high``."""
+    start = low
+    while start + count - 1 <= high:
+        for port in range(start, start + count):
+            with socket.socket() as sock:
+                try:
+                    sock.bind((LOOPBACK, port))
+                except OSError:
+                    start = port + 1
+                    break
+        else:
+            return start
+    raise RuntimeError(f"no {count} consecutive free ports in {low}-{high}")
+
+
+def wait_for(check: Callable[[], Optional[T]], timeout: float, what: str, every: float = 0.1) -> T:
+    """Call ``check`` until it returns something other than None or False."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+def tcp_accepts(port: int, host: str = LOOPBACK) -> bool:
+    """Whether something accepts TCP connections on ``host``:``port``."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class ProcessGroup:
+    """Processes started for one test or benchmark, all stopped when the block ends."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = Path(logs)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: Sequence[str], cwd: Optional[Path] = None) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in its own process group, output to ``<logs>/<name>.out``."""
+        with open(self.logs / f"{name}.out", "ab") as out:
+            process = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    def output(self, name: str) -> str:
+        """What process ``name`` has printed so far."""
+        return (self.logs / f"{name}.out").read_text(errors="replace")
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, grace: float = 10.0) -> int:
+        """Send ``sig`` to ``name``'s process group, SIGKILL it after ``grace`` seconds."""
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            _signal_group(process, sig)
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        return process.returncode
+
+    def stop_all(self) -> None:
+        """Stop every process still here, newest first."""
+        for name in reversed(list(self.processes)):
+            self.stop(name)
+
+    def __enter__(self) -> "ProcessGroup":
+        return self
+
+    def __exit__(
+        self,
+        kind: Optional[type[BaseException]],
+        error: Optional[BaseException],
+        trace: Optional[TracebackType],
+    ) -> None:
+        self.stop_all()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass

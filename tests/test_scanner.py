@@ -1,0 +1,141 @@
+"""The worker's scan: fetch with treq (stubbed), look for the ad, save images on disk."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from treq.testing import StubTreq
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.static import Data
+from twisted.web.util import Redirect
+
+from herd.protocols.scan import CheckRequest
+from herd.protocols.scan_replies import Failed, Found, NotFound
+from herd.scan.scanner import FetchLimits, PageScanner
+
+WHEN = time.mktime((2026, 11, 24, 9, 5, 3, 0, 0, 0)) - time.timezone  # 09:05:03 UTC
+PNG_A = b"\x89PNG\r\n\x1a\n" + b"A" * 300
+PNG_B = b"\x89PNG\r\n\x1a\n" + b"B" * 500
+
+PAGE = b"""<html><body><!-- IRISH_CSE --><img src="img/a.png">
+<IMG SRC='/img/b.png' alt="b"><img src=img/missing.png><img src="img/a.png"></body></html>"""
+
+
+class Hang(Resource):
+    """A page that never answers."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        return NOT_DONE_YET
+
+
+def site() -> Resource:
+    root = Resource()
+    img = Resource()
+    root.putChild(b"img", img)
+    img.putChild(b"a.png", Data(PNG_A, "image/png"))
+    img.putChild(b"b.png", Data(PNG_B, "image/png"))
+    root.putChild(b"page.html", Data(PAGE, "text/html"))
+    root.putChild(b"plain.html", Data(b"<html>nothing <img src=img/a.png></html>", "text/html"))
+    root.putChild(b"moved.html", Redirect(b"/sub/page.html"))
+    sub = Resource()
+    root.putChild(b"sub", sub)
+    sub.putChild(b"page.html", Data(b"IRISH_CSE <img src=../img/b.png>", "text/html"))
+    root.putChild(b"hang.html", Hang())
+    return root
+
+
+class ScannerTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.logdir = Path(self.mktemp())
+        self.clock = Clock()
+        self.clock.advance(WHEN)
+        self.http = StubTreq(site())
+        self.scanner = PageScanner(self.http, self.clock, self.logdir, FetchLimits(page_timeout=10))
+
+    def scan(self, path: str, ad: str = "IRISH_CSE", site_id: str = "S1"):
+        d = self.scanner.scan(CheckRequest(f"http://pages.test/{path}", ad, site_id))
+        self.http.flush()
+        return self.successResultOf(d)
+
+    def test_found_saves_every_image_once(self) -> None:
+        result = self.scan("page.html")
+        self.assertEqual(result, Found("S1", "2026-11-24-09-05-03"))
+        folder = self.logdir / "S1" / "2026-11-24-09-05-03"
+        self.assertEqual(sorted(p.name for p in folder.iterdir()), ["a.png", "b.png"])
+        self.assertEqual((folder / "a.png").read_bytes(), PNG_A)
+        self.assertEqual((folder / "b.png").read_bytes(), PNG_B)
+
+    def test_missing_image_is_logged_not_fatal(self) -> None:
+        self.scan("page.html")
+        messages = [e for e in self.flushLoggedErrors()]  # warnings are not errors
+        self.assertEqual(messages, [])
+
+    def test_not_found_creates_an_empty_folder(self) -> None:
+        self.assertEqual(self.scan("plain.html"), NotFound())
+        folder = self.logdir / "S1" / "2026-11-24-09-05-03"
+        self.assertEqual(list(folder.iterdir()), [])
+
+    def test_any_ad_string_as_plain_text(self) -> None:
+        self.assertEqual(self.scan("page.html", ad="<img"), Found("S1", "2026-11-24-09-05-03"))
+        self.assertEqual(self.scan("page.html", ad="IRISH.CSE"), NotFound())
+
+    def test_same_second_gets_distinct_folders(self) -> None:
+        first = self.scan("page.html")
+        second = self.scan("page.html")
+        third = self.scan("plain.html")
+        self.assertEqual(
+            [first.folder, second.folder],
+            ["2026-11-24-09-05-03", "2026-11-24-09-05-03-2"],
+        )
+        self.assertEqual(len(list((self.logdir / "S1").iterdir())), 3)
+        self.assertEqual(third, NotFound())
+
+    def test_redirect_is_followed_and_images_resolve_against_the_final_url(self) -> None:
+        result = self.scan("moved.html", site_id="S2")
+        self.assertIsInstance(result, Found)
+        saved = self.logdir / "S2" / result.folder / "b.png"
+        self.assertEqual(saved.read_bytes(), PNG_B)
+
+    def test_missing_page(self) -> None:
+        result = self.scan("nothing-here.html")
+        self.assertEqual(result, Failed("page http://pages.test/nothing-here.html answered HTTP 404"))
+        self.assertFalse((self.logdir / "S1").exists())
+
+    def test_page_over_the_limit_is_refused(self) -> None:
+        self.scanner.limits = FetchLimits(page_bytes=50)
+        result = self.scan("page.html")
+        self.assertIsInstance(result, Failed)
+        self.assertIn("larger than the limit of 50 bytes", result.reason)
+
+    def test_image_over_the_limit_is_skipped(self) -> None:
+        self.scanner.limits = FetchLimits(image_bytes=400)
+        result = self.scan("page.html")
+        folder = self.logdir / "S1" / result.folder
+        self.assertEqual([p.name for p in folder.iterdir()], ["a.png"])
+
+    def test_images_per_page_limit(self) -> None:
+        self.scanner.limits = FetchLimits(images_per_page=1)
+        result = self.scan("page.html")
+        self.assertEqual([p.name for p in (self.logdir / "S1" / result.folder).iterdir()], ["a.png"])
+
+    def test_silent_site_times_out(self) -> None:
+        d = self.scanner.scan(CheckRequest("http://pages.test/hang.html", "IRISH_CSE", "S1"))
+        self.http.flush()
+        self.assertNoResult(d)
+        self.clock.advance(10)
+        self.http.flush()
+        result = self.successResultOf(d)
+        self.assertEqual(result, Failed("page http://pages.test/hang.html did not answer within 10 s"))
+
+    def test_unwritable_logdir_is_an_error_reply(self) -> None:
+        self.logdir.mkdir()
+        (self.logdir / "S1").write_text("a file where the site folder should be")
+        result = self.scan("page.html")
+        self.assertIsInstance(result, Failed)
+        self.assertIn("cannot create the log folder", result.reason)

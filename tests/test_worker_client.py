@@ -1,0 +1,104 @@
+"""The orchestrator's TCP client of a worker: one CHECK line out, one result line back."""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred, TimeoutError, succeed
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.internet.error import ConnectionDone
+from twisted.trial.unittest import SynchronousTestCase
+
+from herd.protocols.scan import CheckRequest
+from herd.protocols.scan_replies import Failed, Found, NotFound
+from herd.scan.worker_client import CheckClient, WorkerProtocolError, send_check
+
+REQUEST = CheckRequest("http://h/file1.html", "IRISH_CSE", "S1")
+
+
+class StringEndpoint:
+    """An endpoint whose connections are StringTransports kept for inspection."""
+
+    def __init__(self, connect: bool = True) -> None:
+        self.connect_now = connect
+        self.transport = StringTransport()
+        self.protocol = None
+        self.pending: Deferred = Deferred()
+
+    def connect(self, factory):
+        if not self.connect_now:
+            return self.pending
+        self.protocol = factory.buildProtocol(None)
+        self.protocol.makeConnection(self.transport)
+        return succeed(self.protocol)
+
+
+class CheckClientTests(SynchronousTestCase):
+    def connected(self) -> tuple[CheckClient, StringTransport]:
+        client = CheckClient(REQUEST)
+        transport = StringTransport()
+        client.makeConnection(transport)
+        return client, transport
+
+    def test_sends_one_line(self) -> None:
+        _, transport = self.connected()
+        self.assertEqual(transport.value(), b"CHECK http://h/file1.html IRISH_CSE S1\n")
+
+    def test_parses_each_answer(self) -> None:
+        for line, expected in (
+            (b"200 YES S1 2026-11-24-09-05-03\n", Found("S1", "2026-11-24-09-05-03")),
+            (b"200 NO\r\n", NotFound()),
+            (b"400 ERROR page http://h/file1.html answered HTTP 404\n", Failed("page http://h/file1.html answered HTTP 404")),
+        ):
+            client, transport = self.connected()
+            client.dataReceived(line[:5])
+            client.dataReceived(line[5:])
+            self.assertEqual(self.successResultOf(client.result), expected)
+            self.assertTrue(transport.disconnecting)
+
+    def test_answer_without_newline_then_close(self) -> None:
+        client, _ = self.connected()
+        client.dataReceived(b"200 NO")
+        client.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.successResultOf(client.result), NotFound())
+
+    def test_close_without_answer_fails(self) -> None:
+        client, _ = self.connected()
+        client.connectionLost(Failure(ConnectionDone()))
+        self.failureResultOf(client.result, WorkerProtocolError)
+
+    def test_nonsense_answer_fails(self) -> None:
+        client, _ = self.connected()
+        client.dataReceived(b"HTTP/1.1 400 Bad Request\r\n")
+        self.failureResultOf(client.result, WorkerProtocolError)
+
+    def test_endless_answer_is_cut_off(self) -> None:
+        client, transport = self.connected()
+        client.dataReceived(b"x" * 2000)
+        self.failureResultOf(client.result, WorkerProtocolError)
+        self.assertTrue(transport.disconnected)
+
+
+class SendCheckTests(SynchronousTestCase):
+    def test_result(self) -> None:
+        endpoint = StringEndpoint()
+        d = send_check(endpoint, REQUEST, 60, Clock())
+        endpoint.protocol.dataReceived(b"200 NO\n")
+        self.assertEqual(self.successResultOf(d), NotFound())
+
+    def test_silent_worker_times_out_and_is_disconnected(self) -> None:
+        clock = Clock()
+        endpoint = StringEndpoint()
+        d = send_check(endpoint, REQUEST, 60, clock)
+        clock.advance(59)
+        self.assertNoResult(d)
+        clock.advance(1)
+        self.failureResultOf(d, TimeoutError)
+        self.assertTrue(endpoint.transport.disconnected)
+
+    def test_connection_that_never_completes_times_out(self) -> None:
+        clock = Clock()
+        endpoint = StringEndpoint(connect=False)
+        d = send_check(endpoint, REQUEST, 5, clock)
+        clock.advance(5)
+        self.failureResultOf(d, TimeoutError)

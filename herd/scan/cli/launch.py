@@ -81,7 +81,8 @@ class Fleet:
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         self.logs[worker_id] = logdir
-        print(f"started {worker_id}: port {port}, logs in {logdir}", flush=True)
+        pid = self.processes[worker_id].pid
+        print(f"started {worker_id} (pid {pid}): port {port}, logs in {logdir}", flush=True)
         return worker_id
 
     def exited(self) -> dict[str, int]:

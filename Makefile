@@ -23,7 +23,7 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
 demo: $(INSTALLED)
-	PATH="$(CURDIR)/$(BIN):$$PATH" demo/run-demo
+	$(BIN)/python demo/run-demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info logs twisted/plugins/dropin.cache

@@ -116,9 +116,18 @@ class ProcessGroup:
         return process.returncode
 
     def stop_all(self) -> None:
-        """Stop every process still here, newest first."""
-        for name in reversed(list(self.processes)):
-            self.stop(name)
+        """Stop every process still here, newest first.
+
+        SIGINT and SIGTERM are held back meanwhile (and delivered afterwards), so a second
+        Ctrl-C, or a signal sent to the whole process group, cannot cut the cleanup short.
+        """
+        held = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            for name in reversed(list(self.processes)):
+                self.stop(name)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
     def __enter__(self) -> "ProcessGroup":
         return self

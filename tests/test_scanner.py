@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,7 +54,9 @@ def site() -> Resource:
 
 class ScannerTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.logdir = Path(self.mktemp())
+        # not self.mktemp(): under pytest it lands in the working directory
+        self.logdir = Path(tempfile.mkdtemp(prefix="herd-scanner-")) / "logs"
+        self.addCleanup(shutil.rmtree, self.logdir.parent)
         self.clock = Clock()
         self.clock.advance(WHEN)
         self.http = StubTreq(site())
@@ -134,7 +138,7 @@ class ScannerTests(SynchronousTestCase):
         self.assertEqual(result, Failed("page http://pages.test/hang.html did not answer within 10 s"))
 
     def test_unwritable_logdir_is_an_error_reply(self) -> None:
-        self.logdir.mkdir()
+        self.logdir.mkdir(parents=True)
         (self.logdir / "S1").write_text("a file where the site folder should be")
         result = self.scan("page.html")
         self.assertIsInstance(result, Failed)

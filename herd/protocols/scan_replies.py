@@ -17,12 +17,15 @@ Times are ISO 8601 in UTC (``2026-11-24T09:05:03Z``), ``-`` when there is none y
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from typing import Iterable, Optional, Sequence, Union
 
 from attrs import frozen
 
 from herd.protocols.scan import MAX_REPLY, ProtocolError, decode_message
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 NEVER = "-"
 
@@ -52,6 +55,7 @@ def format_ok(job_id: Optional[int] = None) -> bytes:
 def format_error(reason: str, code: str = "400 ERROR") -> bytes:
     """An error reply; the reason is made ASCII and cut to fit ``MAX_REPLY``."""
     reason = " ".join(reason.encode("ascii", "replace").decode("ascii").split())
+    reason = _CONTROL.sub("?", reason)
     line = f"{code} {reason}"[: MAX_REPLY - 1]
     return line.encode("ascii") + b"\n"
 
@@ -143,7 +147,7 @@ def paginate(lines: Sequence[str], header_room: int = 64) -> list[list[str]]:
 def format_status(workers: Sequence[WorkerStatus], page: int, queued: int) -> bytes:
     """Page ``page`` (1-based) of the pool status; a page past the end is an error."""
     pages = paginate([w.to_line() for w in workers])
-    if page > len(pages):
+    if not 1 <= page <= len(pages):
         return format_error(f"no page {page}: the status has {len(pages)} page(s)")
     header = f"200 STATUS page {page}/{len(pages)} workers {len(workers)} queued {queued}"
     return "\n".join([header, *pages[page - 1]]).encode("ascii") + b"\n"
@@ -208,7 +212,7 @@ def parse_hits(data: bytes) -> list[Hit]:
     """Parse a HITS reply (as the check-hits script does)."""
     header, *rows = _reply_lines(data)
     fields = header.split()
-    if len(fields) != 3 or fields[:2] != ["200", "HITS"] or int(fields[2]) != len(rows):
+    if fields[:2] != ["200", "HITS"] or fields[2:] != [str(len(rows))]:
         raise ProtocolError(f"not a HITS reply: {header[:80]!r}")
     hits = []
     for row in rows:

@@ -104,15 +104,20 @@ class ProcessGroup:
         return (self.logs / f"{name}.out").read_text(errors="replace")
 
     def stop(self, name: str, sig: int = signal.SIGTERM, grace: float = 10.0) -> int:
-        """Send ``sig`` to ``name``'s process group, SIGKILL it after ``grace`` seconds."""
+        """Send ``sig`` to ``name``; SIGKILL its whole process group after ``grace`` seconds.
+
+        Only the process itself gets ``sig`` (a launcher stops its own children); whatever
+        is left in its process group once it has exited is killed.
+        """
         process = self.processes.pop(name)
         if process.poll() is None:
-            _signal_group(process, sig)
+            process.send_signal(sig)
             try:
                 process.wait(grace)
             except subprocess.TimeoutExpired:
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
+        _signal_group(process, signal.SIGKILL)
         return process.returncode
 
     def stop_all(self) -> None:

@@ -3,18 +3,11 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from fakes import FakeDatagramTransport
 from herd.protocols.scan import RegisterRequest, parse_request
 from herd.scan.registrar import RegistrationProtocol, register_message
 
 ORCH = ("127.0.0.1", 54000)
-
-
-class FakeDatagramTransport:
-    def __init__(self) -> None:
-        self.written: list[tuple[bytes, tuple[str, int]]] = []
-
-    def write(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.written.append((data, addr))
 
 
 class RegistrationTests(SynchronousTestCase):

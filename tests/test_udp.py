@@ -5,21 +5,12 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from fakes import FakeDatagramTransport
 from herd.protocols.scan import Request
 from herd.scan.orchestrator import Orchestrator
 from herd.scan.udp import OrchestratorProtocol
 
 PEER = ("127.0.0.1", 40000)
-
-
-class FakeDatagramTransport:
-    """Collects what the protocol writes, as twisted.names' tests do."""
-
-    def __init__(self) -> None:
-        self.written: list[tuple[bytes, tuple[str, int]]] = []
-
-    def write(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.written.append((data, addr))
 
 
 class OrchestratorProtocolTests(SynchronousTestCase):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from attrs import frozen
 
-from herd.protocols.scan_replies import StatusPage, WorkerStatus, parse_status
+from herd.protocols.scan_replies import WorkerStatus
+from herd.scan.cli.pool_status import fetch_status
 from herd.scan.cli.udp_client import NoAnswer, ask
 from herd.scan.demosite import SITE, DemoPage, render_site
 from herd.testing.processes import (
@@ -43,11 +44,7 @@ class ScanPool:
 
     def status(self) -> list[WorkerStatus]:
         """Every worker of the pool status (all pages)."""
-        first: StatusPage = parse_status(self.ask(b"STATUS"))
-        workers = list(first.workers)
-        for page in range(2, first.pages + 1):
-            workers += parse_status(self.ask(b"STATUS %d" % page)).workers
-        return workers
+        return fetch_status(LOOPBACK, self.orch_port, 5.0)[1]
 
     def worker_logdir(self, worker_id: str) -> Path:
         return self.logs / worker_id

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 from herd.protocols.scan import MAX_HITS
 from herd.protocols.scan_replies import format_time, parse_hits
-from herd.scan.cli.udp_client import NoAnswer, ask
+from herd.scan.cli.udp_client import ClientError, query
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -23,12 +23,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not 1 <= args.count <= MAX_HITS:
         p.error(f"N must be from 1 to {MAX_HITS}")
     try:
-        hits = parse_hits(ask(args.host, args.port, b"HITS %d" % args.count, args.timeout))
-    except NoAnswer as error:
+        hits = query(args.host, args.port, b"HITS %d" % args.count, args.timeout, parse_hits)
+    except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        print(f"error: the orchestrator answered: {error}", file=sys.stderr)
         return 1
     if not hits:
         print("no hits yet")

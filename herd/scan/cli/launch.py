@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 from herd.protocols.scan import ProtocolError, check_host
 from herd.scan.cli.pool_status import fetch_status
-from herd.scan.cli.udp_client import NoAnswer
+from herd.scan.cli.udp_client import ClientError
 
 MAX_WORKERS = 5
 PORT_RANGE = range(54000, 54151)
@@ -101,8 +101,8 @@ class Fleet:
             try:
                 _, workers = fetch_status(self.args.orch_host, self.args.orch_port, 1.0)
                 missing -= {w.worker_id for w in workers if w.state != "unreachable"}
-            except (NoAnswer, ValueError):
-                pass
+            except ClientError:
+                pass  # not up yet
             if missing:
                 time.sleep(0.2)
         return missing

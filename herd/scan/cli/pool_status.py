@@ -7,17 +7,17 @@ import sys
 from typing import Optional, Sequence
 
 from herd.protocols.scan_replies import StatusPage, WorkerStatus, format_time, parse_status
-from herd.scan.cli.udp_client import NoAnswer, ask
+from herd.scan.cli.udp_client import ClientError, query
 
 COLUMNS = ("ID", "HOST", "PORT", "STATE", "LAST JOB SENT", "LAST RESULT", "JOBS DONE")
 
 
 def fetch_status(host: str, port: int, timeout: float) -> tuple[StatusPage, list[WorkerStatus]]:
     """Every page of the orchestrator's STATUS; the first page and all workers."""
-    first = parse_status(ask(host, port, b"STATUS 1", timeout))
+    first = query(host, port, b"STATUS 1", timeout, parse_status)
     workers = list(first.workers)
     for page in range(2, first.pages + 1):
-        workers.extend(parse_status(ask(host, port, b"STATUS %d" % page, timeout)).workers)
+        workers.extend(query(host, port, b"STATUS %d" % page, timeout, parse_status).workers)
     return first, workers
 
 
@@ -48,11 +48,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     try:
         first, workers = fetch_status(args.host, args.port, args.timeout)
-    except NoAnswer as error:
+    except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        print(f"error: the orchestrator answered: {error}", file=sys.stderr)
         return 1
     print(
         f"Pool at {args.host}:{args.port}: {len(workers)} worker(s), "

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import socket
+from typing import Callable, TypeVar
 
 from herd.protocols.scan import MAX_REPLY
 
+T = TypeVar("T")
 
-class NoAnswer(Exception):
+
+class ClientError(Exception):
+    """A request got no usable reply; ``str()`` says why, for a person."""
+
+
+class NoAnswer(ClientError):
     """Nothing answered in time (or the address could not be reached)."""
 
 
@@ -30,3 +37,12 @@ def ask(server: str, port: int, message: bytes, timeout: float) -> bytes:
             raise NoAnswer(f"nothing listens on {server}:{port} (UDP)") from None
         except OSError as error:
             raise NoAnswer(f"cannot reach {server}:{port}: {error.strerror}") from None
+
+
+def query(server: str, port: int, message: bytes, timeout: float, parse: Callable[[bytes], T]) -> T:
+    """``ask``, then ``parse`` the reply; a reply ``parse`` refuses is a ClientError."""
+    reply = ask(server, port, message, timeout)
+    try:
+        return parse(reply)
+    except ValueError as error:
+        raise ClientError(f"the orchestrator answered: {error}") from None

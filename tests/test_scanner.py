@@ -143,3 +143,29 @@ class ScannerTests(SynchronousTestCase):
         result = self.scan("page.html")
         self.assertIsInstance(result, Failed)
         self.assertIn("cannot create the log folder", result.reason)
+
+
+class SlowImagesTests(SynchronousTestCase):
+    """Images still coming when the job's time is up are given up; the job still answers."""
+
+    def test_job_timeout_bounds_the_image_phase(self) -> None:
+        root = site()
+        img = root.children[b"img"]
+        img.putChild(b"slow.png", Hang())
+        root.putChild(b"slow.html", Data(b"IRISH_CSE <img src=img/a.png><img src=img/slow.png>", "text/html"))
+        logdir = Path(tempfile.mkdtemp(prefix="herd-scanner-"))
+        self.addCleanup(shutil.rmtree, logdir)
+        clock = Clock()
+        clock.advance(WHEN)
+        http = StubTreq(root)
+        limits = FetchLimits(page_timeout=5, image_timeout=100, job_timeout=30)
+        d = PageScanner(http, clock, logdir, limits).scan(
+            CheckRequest("http://pages.test/slow.html", "IRISH_CSE", "S1")
+        )
+        http.flush()
+        self.assertNoResult(d)
+        clock.advance(30)
+        http.flush()
+        result = self.successResultOf(d)
+        self.assertEqual(result, Found("S1", "2026-11-24-09-05-03"))
+        self.assertEqual([p.name for p in (logdir / "S1" / result.folder).iterdir()], ["a.png"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from attrs import frozen
 from treq.client import HTTPClient
-from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
+from twisted.internet.defer import Deferred, DeferredSemaphore, TimeoutError, gatherResults
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -27,6 +27,8 @@ class FetchLimits:
     page_timeout: float = 15.0
     image_timeout: float = 15.0
     parallel_images: int = 8
+    job_timeout: float = 45.0
+    """The whole job, images included: images not saved by then are given up."""
 
 
 class PageScanner:
@@ -53,6 +55,7 @@ class PageScanner:
 
     async def _scan(self, request: CheckRequest) -> Result:
         limits = self.limits
+        started = self._clock.seconds()
         try:
             page = await fetch(
                 self._http, request.url, limits.page_bytes, limits.page_timeout, self._clock
@@ -77,10 +80,19 @@ class PageScanner:
             urls = urls[: limits.images_per_page]
         taken: set[str] = set()
         names = [image_file_name(url, i, taken) for i, url in enumerate(urls, 1)]
-        await gatherResults(
+        images = gatherResults(
             [self._save_image(url, folder / name) for url, name in zip(urls, names)],
             consumeErrors=True,
         )
+        left = max(0.0, limits.job_timeout - (self._clock.seconds() - started))
+        try:
+            await images.addTimeout(left, self._clock)
+        except TimeoutError:
+            self.log.warn(
+                "{url}: images not all saved within the job's {limit:g} s; gave up the rest",
+                url=request.url,
+                limit=limits.job_timeout,
+            )
         return Found(request.site_id, folder.name)
 
     def _save_image(self, url: str, path: Path) -> Deferred[None]:

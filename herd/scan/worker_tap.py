@@ -50,6 +50,8 @@ class Options(usage.Options):
         ["interface", "i", "", "Address to listen on (default: all)."],
         ["page-timeout", None, 15.0, "Seconds allowed to fetch a page.", positive_float],
         ["image-timeout", None, 15.0, "Seconds allowed to fetch one image.", positive_float],
+        ["job-timeout", None, 45.0, "Seconds allowed for a whole job, images included "
+         "(keep it below the orchestrator's --job-timeout).", positive_float],
         ["max-page-bytes", None, 5 * 1024 * 1024, "Largest page fetched.", positive_int],
         ["max-image-bytes", None, 10 * 1024 * 1024, "Largest image saved.", positive_int],
         ["max-images", None, 100, "Most images saved from one page.", positive_int],
@@ -93,6 +95,7 @@ def makeService(options: Options) -> IService:
         page_timeout=options["page-timeout"],
         image_timeout=options["image-timeout"],
         parallel_images=options["parallel-images"],
+        job_timeout=options["job-timeout"],
     )
     scanner = PageScanner(HTTPClient(agent), reactor, options["logdir"], limits)
     factory = CheckServerFactory(scanner.scan, reactor, quiet=options["quiet"])

@@ -19,7 +19,7 @@ import pytest
 
 from herd.protocols.scan_replies import parse_hits
 from herd.scan.demosite import COURSE, DemoPage
-from herd.testing.processes import (
+from herd.core.processes import (
     BIN,
     LOOPBACK,
     ProcessGroup,

@@ -8,7 +8,7 @@ from twisted.application import internet
 from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
-from herd.scan.options import positive_float, positive_int, port_number
+from herd.core.options import positive_float, positive_int, port_number
 from herd.scan.orchestrator import Orchestrator
 from herd.scan.udp import OrchestratorProtocol
 from herd.scan.worker_client import check_on_worker

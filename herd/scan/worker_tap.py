@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from treq.client import HTTPClient
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
 from twisted.python import usage
-from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 
+from herd.core.http import http_client
 from herd.protocols.scan import (
     ProtocolError,
     RegisterRequest,
@@ -17,24 +16,12 @@ from herd.protocols.scan import (
     check_port,
     check_worker_id,
 )
-from herd.scan.options import positive_float, positive_int
+from herd.core.options import positive_float, positive_int
 from herd.scan.registrar import RegistrationService
 from herd.scan.scanner import FetchLimits, PageScanner
 from herd.scan.worker import CheckServerFactory
 
 PORT_RANGE = range(54000, 54151)
-
-
-class _QuietClientFactory(_HTTP11ClientFactory):
-    """The pool's connection factory, without a log line per connection."""
-
-    noisy = False
-
-
-class QuietConnectionPool(HTTPConnectionPool):
-    """An HTTPConnectionPool that does not log every connection it opens and closes."""
-
-    _factory = _QuietClientFactory
 
 
 class Options(usage.Options):
@@ -87,7 +74,6 @@ def makeService(options: Options) -> IService:
     """The worker's TCP listener and its registration with the orchestrator."""
     from twisted.internet import reactor
 
-    agent = Agent(reactor, connectTimeout=options["page-timeout"], pool=QuietConnectionPool(reactor))
     limits = FetchLimits(
         page_bytes=options["max-page-bytes"],
         image_bytes=options["max-image-bytes"],
@@ -97,7 +83,8 @@ def makeService(options: Options) -> IService:
         parallel_images=options["parallel-images"],
         job_timeout=options["job-timeout"],
     )
-    scanner = PageScanner(HTTPClient(agent), reactor, options["logdir"], limits)
+    http = http_client(reactor, connect_timeout=options["page-timeout"])
+    scanner = PageScanner(http, reactor, options["logdir"], limits)
     factory = CheckServerFactory(scanner.scan, reactor, quiet=options["quiet"])
     top = MultiService()
     internet.TCPServer(options["port"], factory, interface=options["interface"]).setServiceParent(top)

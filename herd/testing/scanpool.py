@@ -15,7 +15,7 @@ from herd.protocols.scan_replies import WorkerStatus
 from herd.scan.cli.pool_status import fetch_status
 from herd.scan.cli.udp_client import NoAnswer, ask
 from herd.scan.demosite import SITE, DemoPage, render_site
-from herd.testing.processes import (
+from herd.core.processes import (
     BIN,
     LOOPBACK,
     ProcessGroup,

@@ -1,4 +1,4 @@
-"""Real processes on loopback, for end-to-end tests, benchmarks and the demo.
+"""Real processes on loopback, for end-to-end tests, benchmarks, the demo and launchers.
 
 ``ProcessGroup`` starts commands with their output in files, and stops every one of them
 (SIGTERM, then SIGKILL) when its ``with`` block ends, failing or not. Every wait is

@@ -1,0 +1,1 @@
+"""Mechanisms two herd systems or more share."""

@@ -12,14 +12,13 @@ every flood ends, whatever the graph's cycles.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from herd.places.provider import PlacesProvider
 from herd.protocols.places import (
     At,
     IAmAt,
@@ -29,6 +28,9 @@ from herd.protocols.places import (
     now_decimal,
     whatsat_reply,
 )
+
+if TYPE_CHECKING:
+    from herd.places.provider import PlacesProvider
 
 Flood = Callable[[At, Optional[str]], None]
 """Send a location to every neighbour except the named one (None: to all)."""
@@ -66,7 +68,7 @@ class PlacesServer:
     log = Logger()
 
     def __init__(
-        self, name: str, clock: IReactorTime, provider: PlacesProvider, flood: Flood
+        self, name: str, clock: IReactorTime, provider: "PlacesProvider", flood: Flood
     ) -> None:
         self.name = name
         self._name = name.encode("ascii")

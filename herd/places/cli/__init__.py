@@ -1,0 +1,1 @@
+"""The places herd's command-line scripts."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Optional
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -112,16 +112,16 @@ class PlacesProtocol(Protocol, TimeoutMixin):
         except InvalidCommand:
             command = None
         if isinstance(command, IAmAt):
-            self._answer(succeed(self._server.iamat(command)))
+            self._answer(maybeDeferred(self._server.iamat, command), line)
         elif isinstance(command, WhatsAt):
-            self._answer(self._server.whatsat(command, line))
+            self._answer(maybeDeferred(self._server.whatsat, command, line), line)
         elif isinstance(command, PeerHello) and self._lines == 1:
             self._peer_server = command.server.decode("ascii")
             self.who = f"server {self._peer_server}"
             self.setTimeout(None)  # a neighbour's feed stays open
             self._traffic.peer_up(self._peer_server, "incoming")
         else:
-            self._answer(succeed(invalid_reply(line)))
+            self._answer(succeed(invalid_reply(line)), line)
 
     def _flooded(self, line: bytes) -> None:
         try:
@@ -134,11 +134,10 @@ class PlacesProtocol(Protocol, TimeoutMixin):
         news = self._server.learned(at, self._peer_server or "")
         self._traffic.flooded_in(self._peer_server or "?", line, news)
 
-    def _answer(self, reply: Deferred[bytes]) -> None:
+    def _answer(self, reply: Deferred[bytes], line: bytes) -> None:
         slot = _Reply()
         self._replies.append(slot)
-        reply.addCallback(self._fill, slot)
-        reply.addErrback(self._failed, slot)
+        reply.addCallbacks(self._fill, self._failed, (slot,), None, (slot, line))
 
     def _fill(self, data: bytes, slot: _Reply) -> None:
         slot.data = data
@@ -150,9 +149,9 @@ class PlacesProtocol(Protocol, TimeoutMixin):
         if self._closing and not self._replies:
             self.transport.loseConnection()
 
-    def _failed(self, failure: Failure, slot: _Reply) -> None:
+    def _failed(self, failure: Failure, slot: _Reply, line: bytes) -> None:
         self.log.failure("answering {who}", failure, who=self.who)
-        self._fill(b"? internal error\n", slot)
+        self._fill(invalid_reply(line), slot)
 
     def _close_when_answered(self) -> None:
         self._closing = True

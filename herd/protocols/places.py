@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Mapping, Union
 
 from attrs import frozen
@@ -30,7 +30,7 @@ from attrs import frozen
 WHITESPACE = b" \t\r\n\f\v"
 _FIELDS = re.compile(rb"[ \t\r\n\f\v]+")
 _COORDINATES = re.compile(rb"([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)\Z")
-_DECIMAL = re.compile(rb"[+-]?\d+(?:\.\d+)?\Z")
+_DECIMAL = re.compile(rb"[+-]?\d{1,20}(?:\.\d{1,30})?\Z")
 _UNSIGNED = re.compile(rb"\d+(?:\.\d+)?\Z")
 _SERVER = re.compile(rb"[A-Za-z0-9_.-]{1,64}\Z")
 
@@ -117,15 +117,15 @@ def parse_location(text: bytes) -> Location:
     match = _COORDINATES.match(text)
     if match is None:
         raise InvalidCommand("coordinates must look like +34.068930-118.445127")
-    latitude, longitude = float(match.group(1)), float(match.group(2))
-    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+    latitude, longitude = (Decimal(group.decode("ascii")) for group in match.groups())
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):  # exact, not float-rounded
         raise InvalidCommand("coordinates out of range")
-    return Location(text, latitude, longitude)
+    return Location(text, float(latitude), float(longitude))
 
 
 def _posix_time(text: bytes) -> bytes:
     if not _DECIMAL.match(text):
-        raise InvalidCommand("time must be a plain decimal number of seconds")
+        raise InvalidCommand("time must be a plain decimal number of seconds (20+30 digits at most)")
     return text
 
 
@@ -177,8 +177,10 @@ def invalid_reply(line: bytes) -> bytes:
 
 def format_difference(received: Decimal, sent: Decimal) -> bytes:
     """``received - sent`` as a signed plain decimal with nanosecond precision."""
-    difference = (received - sent).quantize(Decimal("0.000000001"))
-    return f"{difference:+f}".encode("ascii")
+    with localcontext() as context:
+        context.prec = 64  # times have at most 20 integer and 30 decimal digits
+        difference = (received - sent).quantize(Decimal("0.000000001"))
+        return f"{difference:+f}".encode("ascii")
 
 
 def at_for(server: bytes, received: Decimal, message: IAmAt) -> At:
@@ -205,4 +207,6 @@ def whatsat_reply(at: At, response: Mapping[str, Any], bound: int) -> bytes:
     body["results"] = list(response.get("results", []))[:bound]
     text = json.dumps(body, indent=3, separators=(",", " : "), ensure_ascii=False)
     text = re.sub(r"\n{2,}", "\n", text).rstrip("\n")
-    return at.to_line() + b"\n" + text.encode("utf-8") + b"\n\n"
+    # A lone surrogate (a cut emoji) can only sit inside a JSON string, where its
+    # backslash escape is exactly JSON's own \uXXXX escape.
+    return at.to_line() + b"\n" + text.encode("utf-8", "backslashreplace") + b"\n\n"

@@ -1,0 +1,131 @@
+"""Places herd benchmark: how fast a location crosses the herd, how many IAMATs a server takes.
+
+Everything runs on 127.0.0.1: the specification's five servers, each started as
+``bin/server.py NAME`` (``twistd -n places``) through ``herd.testing.placesherd``, on free
+ports; every process is stopped at the end, also on error or Ctrl-C.
+
+1. Propagation to the farthest server: IAMATs for fresh clients are sent to Hands, one at a
+   time, a few milliseconds apart; for each, the time from Hands logging the IAMAT to Welsh
+   (three hops away) logging the flooded AT line as news, both read from the servers'
+   traffic logs (same machine, same clock). Median and 99th percentile.
+2. IAMATs per second one server handles, inside the running herd (so every IAMAT is also
+   flooded to three neighbours, and on through the herd):
+   * pipelined: one connection carrying N IAMAT lines for distinct clients; time until the
+     N AT replies are read;
+   * one connection per command, as the graders' clients do (connect, write, half-close,
+     read), M times in a row.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/places_bench.py            # 300 propagations, N=20000, M=2000
+    .venv/bin/python benchmarks/places_bench.py --quick    # 50, 2000, 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import twisted
+
+from herd.core.processes import LOOPBACK, ProcessGroup, wait_for
+from herd.testing.placesherd import start_herd, talk, traffic
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0-100)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def propagation(herd, count: int, gap: float) -> list[float]:
+    """Seconds from Hands' IAMAT to Welsh's news of it, for ``count`` fresh clients."""
+    clients = [f"probe-{i}-{time.time_ns()}" for i in range(count)]
+    for client in clients:
+        talk(herd.ports["Hands"], f"IAMAT {client} +34.068930-118.445127 {time.time():.9f}".encode())
+        time.sleep(gap)
+
+    def arrived() -> bool:
+        news = {e["data"].split(" ")[3] for e in traffic(herd.logs, "Welsh")
+                if e.get("event") == "flood-in" and e.get("news")}
+        return all(c in news for c in clients)
+
+    wait_for(arrived, 60, "Welsh to learn every probe", every=0.2)
+    sent = {e["data"].split()[1]: e["log_time"] for e in traffic(herd.logs, "Hands")
+            if e.get("event") == "in" and e["data"].startswith("IAMAT probe-")}
+    seen = {e["data"].split(" ")[3]: e["log_time"] for e in traffic(herd.logs, "Welsh")
+            if e.get("event") == "flood-in" and e.get("news")}
+    return [seen[c] - sent[c] for c in clients]
+
+
+def pipelined(port: int, count: int) -> float:
+    """IAMATs per second over one connection carrying ``count`` lines."""
+    stamp = time.time()
+    lines = b"".join(f"IAMAT pipe-{i} +10.0-20.0 {stamp + i:.6f}\n".encode() for i in range(count))
+    started = time.perf_counter()
+    with socket.create_connection((LOOPBACK, port), timeout=60) as sock:
+        sock.sendall(lines)
+        sock.shutdown(socket.SHUT_WR)
+        received = 0
+        while received < count:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            received += chunk.count(b"\n")
+    elapsed = time.perf_counter() - started
+    if received != count:
+        raise RuntimeError(f"only {received} of {count} replies")
+    return count / elapsed
+
+
+def per_connection(port: int, count: int) -> float:
+    """IAMATs per second, one connection per command."""
+    started = time.perf_counter()
+    for i in range(count):
+        if not talk(port, f"IAMAT conn-{i} +10.0-20.0 {time.time():.6f}".encode()).startswith(b"AT "):
+            raise RuntimeError("a bad reply")
+    return count / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--probes", type=int)
+    parser.add_argument("--pipelined", type=int)
+    parser.add_argument("--connections", type=int)
+    args = parser.parse_args()
+    probes = args.probes or (50 if args.quick else 300)
+    lines = args.pipelined or (2000 if args.quick else 20000)
+    connections = args.connections or (300 if args.quick else 2000)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="herd-places-bench-") as work, \
+            ProcessGroup(Path(work) / "out") as group:
+        herd = start_herd(group, Path(work))
+        delays = propagation(herd, probes, 0.01)
+        pipe_rate = pipelined(herd.ports["Goloman"], lines)
+        conn_rate = per_connection(herd.ports["Wilkes"], connections)
+    ms = [d * 1000 for d in delays]
+    print(f"Machine: {len(__import__('os').sched_getaffinity(0))} CPUs, Python {platform.python_version()}, "
+          f"Twisted {twisted.__version__}, {platform.platform()}")
+    print(f"Command: `{' '.join(shlex.quote(a) for a in ['.venv/bin/python', *sys.argv])}` "
+          f"(total {time.time() - started:.0f} s)\n")
+    print("| Benchmark | Setting | Result |")
+    print("|---|---|---|")
+    print(f"| IAMAT propagation Hands -> Welsh (3 hops) | {probes} IAMATs, 10 ms apart | "
+          f"median {statistics.median(ms):.2f} ms, p99 {percentile(ms, 99):.2f} ms, max {max(ms):.2f} ms |")
+    print(f"| IAMATs/s at one server, pipelined | {lines} lines on one connection | {pipe_rate:,.0f} /s |")
+    print(f"| IAMATs/s at one server, one connection each | {connections} connections | {conn_rate:,.0f} /s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,9 +21,12 @@ def main() -> None:
     python = HERE / ".venv" / "bin" / "python"
     if not python.exists():
         python = Path(sys.executable)
+    sys.path.insert(0, str(HERE))
+    from herd.core.processes import twistd
+
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
-    argv = [str(python), "-m", "twisted", "-n", "--pidfile=", "places", *options, "--name", name]
-    os.execve(str(python), argv, env)
+    argv = [*twistd(str(python)), "-n", "--pidfile=", "places", *options, "--name", name]
+    os.execve(argv[0], argv, env)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,17 @@ pytestmark = pytest.mark.e2e
 NAMES = ["Goloman", "Hands", "Holiday", "Welsh", "Wilkes"]
 
 
+@pytest.fixture(scope="module")
+def herd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Herd]:
+    """One herd for the tests that leave it as they found it."""
+    workdir = tmp_path_factory.mktemp("herd")
+    with ProcessGroup(workdir / "out") as group:
+        yield start_herd(group, workdir)
+
+
 @pytest.fixture
-def herd(tmp_path: Path) -> Iterator[Herd]:
+def own_herd(tmp_path: Path) -> Iterator[Herd]:
+    """A herd for a test that kills servers."""
     with ProcessGroup(tmp_path / "out") as group:
         yield start_herd(group, tmp_path)
 
@@ -36,7 +45,7 @@ def test_location_crosses_three_hops(herd: Herd) -> None:
     assert len(fields) == 6 and fields[:2] == [b"AT", b"Hands"] and reply.endswith(b"\n")
     assert fields[2][:1] == b"+" and b"e" not in fields[2].lower()
 
-    answer = wait_for(lambda: (r := herd.whatsat("Welsh", "kiwi.cs.ucla.edu")) if not r.startswith(b"?") else None,
+    answer = wait_for(lambda: r if not (r := herd.whatsat("Welsh", "kiwi.cs.ucla.edu")).startswith(b"?") else None,
                       10, "Welsh to learn kiwi's location")
     first, body = answer.split(b"\n", 1)
     assert first == at_line  # the stored AT line of the server that got the IAMAT
@@ -45,7 +54,8 @@ def test_location_crosses_three_hops(herd: Herd) -> None:
     assert places["status"] in ("OK", "ZERO_RESULTS") and len(places["results"]) <= 3
 
 
-def test_dead_server_and_its_return(herd: Herd) -> None:
+def test_dead_server_and_its_return(own_herd: Herd) -> None:
+    herd = own_herd
     herd.group.stop("Holiday", signal.SIGKILL)
     wait_for(lambda: "Holiday" not in links_up(herd.logs, "Goloman"), 10, "Goloman to see Holiday drop")
     assert any(e["event"] == "peer-down" and e["peer"] == "Holiday" for e in traffic(herd.logs, "Wilkes"))
@@ -66,6 +76,7 @@ def test_dead_server_and_its_return(herd: Herd) -> None:
 def test_newest_location_wins_everywhere(herd: Herd) -> None:
     talk(herd.ports["Welsh"], b"IAMAT car +1.0+1.0 200.0")
     talk(herd.ports["Hands"], b"IAMAT car +2.0+2.0 100.0")  # older, sent later
+    talk(herd.ports["Wilkes"], b"IAMAT car +3.0+3.0 200.0")  # equal: not newer either
     for name in NAMES:
         wait_for(lambda: herd.whatsat(name, "car").startswith(b"AT Welsh"), 10, f"{name} to learn car")
     time.sleep(0.3)

@@ -27,10 +27,12 @@ BIN = REPO / "bin"
 LOOPBACK = "127.0.0.1"
 
 
-def twistd() -> list[str]:
-    """The twistd of the running interpreter (it sees herd's plugins)."""
-    beside = Path(sys.executable).with_name("twistd")
-    return [str(beside)] if beside.exists() else [sys.executable, "-m", "twisted"]
+def twistd(python: str = sys.executable) -> list[str]:
+    """How to run twistd with ``python``'s Twisted (which sees herd's plugins)."""
+    beside = Path(python).with_name("twistd")
+    if beside.exists():
+        return [str(beside)]
+    return [python, "-c", "import sys; from twisted.scripts.twistd import run; sys.exit(run())"]
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

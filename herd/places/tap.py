@@ -7,7 +7,7 @@ from typing import IO, Optional
 
 from twisted.application import internet
 from twisted.application.service import IService, MultiService, Service
-from twisted.logger import ILogObserver, globalLogPublisher
+from twisted.logger import ILogObserver, Logger, globalLogPublisher
 from twisted.python import usage
 
 from herd.core.http import http_client
@@ -20,6 +20,7 @@ from herd.places.topology import DEFAULT, Topology, TopologyError, load_topology
 from herd.places.traffic import TrafficLog, traffic_observer
 
 GOOGLE = "https://maps.googleapis.com"
+log = Logger()
 
 
 class Options(usage.Options):
@@ -40,6 +41,8 @@ class Options(usage.Options):
         ["places-key", None, None, "Google Places API key (default: $GOOGLE_PLACES_API_KEY)."],
         ["places-url", None, GOOGLE, "Base URL of the Places API (a fake one for tests)."],
         ["places-timeout", None, 10.0, "Seconds to wait for the Places API.", positive_float],
+        ["offline-population", None, 5000, "Offline data: smallest town listed "
+         "(500, 1000, 5000 or 15000 inhabitants; smaller loads slower).", int],
         ["max-retry", None, 10.0, "Longest wait between two reconnections to a neighbour.", positive_float],
         ["idle-timeout", None, 120.0, "Seconds before an idle client connection is closed.", positive_float],
     ]
@@ -53,6 +56,8 @@ class Options(usage.Options):
         except TopologyError as error:
             raise usage.UsageError(str(error)) from None
         self["herd"] = topology
+        if self["offline-population"] not in (500, 1000, 5000, 15000):
+            raise usage.UsageError("--offline-population must be 500, 1000, 5000 or 15000")
         if self["log"] is None:
             self["log"] = str(Path("logs") / "places" / f"{self['name']}.log")
 
@@ -96,7 +101,10 @@ def makeService(options: Options) -> IService:
         reactor,
         options["places-key"] or key_from_environment(),
         options["places-url"],
+        timeout=options["places-timeout"],
+        min_population=options["offline-population"],
     )
+    log.info("{name}: places from {provider}", name=name, provider=provider.name)
     neighbours = Neighbours(
         name,
         {other: herd.address(other) for other in herd.neighbours(name)},

@@ -116,9 +116,8 @@ class NearbySearch(Resource):
         self.hanging: list[Request] = []
 
     def render_GET(self, request: Request) -> Any:
-        self.requests.append(
-            {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in (request.args or {}).items()}
-        )
+        args = (request.args or {}).items()
+        self.requests.append({k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in args})
         key = _arg(request, b"key")
         if key == "hang":
             self.hanging.append(request)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from herd.core.processes import twistd
 from herd.protocols.scan import ProtocolError, check_host
 from herd.scan.cli.pool_status import fetch_status
 from herd.scan.cli.udp_client import ClientError
@@ -32,15 +32,6 @@ PORT_RANGE = range(54000, 54151)
 
 class Stop(Exception):
     """A signal asked the launcher to stop."""
-
-
-def twistd_command() -> list[str]:
-    """How to run twistd with this interpreter's Twisted (and herd's plugins)."""
-    beside = Path(sys.executable).with_name("twistd")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("twistd")
-    return [found] if found else [sys.executable, "-m", "twisted"]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -69,7 +60,7 @@ class Fleet:
         logfile = logdir / "_worker.log"
         options = [] if a.interface is None else ["--interface", a.interface]
         command = [
-            *twistd_command(), "-n", "--pidfile=", f"--logfile={logfile}", "worker", *options,
+            *twistd(), "-n", "--pidfile=", f"--logfile={logfile}", "worker", *options,
             str(port), str(logdir), a.worker_ip, a.orch_host, str(a.orch_port), worker_id,
         ]
         with open(logdir / "_worker.out", "ab") as output:  # what twistd says before logging

@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import twisted
@@ -59,11 +60,16 @@ def propagation(herd, count: int, gap: float) -> list[float]:
         return all(c in news for c in clients)
 
     wait_for(arrived, 60, "Welsh to learn every probe", every=0.2)
-    sent = {e["data"].split()[1]: e["log_time"] for e in traffic(herd.logs, "Hands")
+    sent = {e["data"].split()[1]: seconds(e["time"]) for e in traffic(herd.logs, "Hands")
             if e.get("event") == "in" and e["data"].startswith("IAMAT probe-")}
-    seen = {e["data"].split(" ")[3]: e["log_time"] for e in traffic(herd.logs, "Welsh")
+    seen = {e["data"].split(" ")[3]: seconds(e["time"]) for e in traffic(herd.logs, "Welsh")
             if e.get("event") == "flood-in" and e.get("news")}
     return [seen[c] - sent[c] for c in clients]
+
+
+def seconds(iso: str) -> float:
+    """A traffic log time stamp as seconds since the epoch."""
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
 def pipelined(port: int, count: int) -> float:

@@ -204,3 +204,27 @@ class ProtocolTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
 
 
+
+
+class TrafficFileTests(SynchronousTestCase):
+    def test_only_traffic_events_as_json_lines(self) -> None:
+        import io
+
+        from twisted.logger import LogPublisher, Logger
+
+        from herd.places.traffic import TrafficFile
+
+        stream = io.StringIO()
+        publisher = LogPublisher(TrafficFile(stream))
+        traffic = TrafficLog("Goloman")
+        traffic._log = Logger(namespace="herd.places.traffic", observer=publisher)
+        traffic.received("client 127.0.0.1:4000", b"IAMAT \xff +1+1 1")
+        traffic.peer_down("Hands", "outgoing", "Connection was refused")
+        Logger(namespace="something.else", observer=publisher).info("not traffic")
+        records = [json.loads(line) for line in stream.getvalue().splitlines()]
+        self.assertEqual(len(records), 2)
+        self.assertRegex(records[0].pop("time"), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        self.assertEqual(records[0], {"server": "Goloman", "event": "in", "peer": "client 127.0.0.1:4000",
+                                      "data": "IAMAT \\xff +1+1 1"})
+        self.assertEqual(records[1]["event"], "peer-down")
+        self.assertEqual(records[1]["reason"], "Connection was refused")

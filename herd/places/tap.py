@@ -17,7 +17,7 @@ from herd.places.protocol import PlacesFactory
 from herd.places.provider import key_from_environment, make_provider
 from herd.places.server import PlacesServer
 from herd.places.topology import DEFAULT, Topology, TopologyError, load_topology
-from herd.places.traffic import TrafficLog, traffic_observer
+from herd.places.traffic import TrafficFile, TrafficLog
 
 GOOGLE = "https://maps.googleapis.com"
 log = Logger()
@@ -77,7 +77,7 @@ class TrafficLogService(Service):
         super().startService()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._stream = open(self.path, "a", encoding="utf-8")
-        self._observer = traffic_observer(self._stream)
+        self._observer = TrafficFile(self._stream)
         globalLogPublisher.addObserver(self._observer)
 
     def stopService(self) -> None:

@@ -86,10 +86,12 @@ class ProcessGroup:
         self.logs = Path(logs)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._output_starts: dict[str, int] = {}
 
     def start(self, name: str, argv: Sequence[str], cwd: Optional[Path] = None) -> subprocess.Popen[bytes]:
-        """Start ``argv`` in its own process group, output to ``<logs>/<name>.out``."""
+        """Start ``argv`` in its own process group, output appended to ``<logs>/<name>.out``."""
         with open(self.logs / f"{name}.out", "ab") as out:
+            self._output_starts[name] = out.tell()
             process = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
@@ -102,8 +104,10 @@ class ProcessGroup:
         return process
 
     def output(self, name: str) -> str:
-        """What process ``name`` has printed so far."""
-        return (self.logs / f"{name}.out").read_text(errors="replace")
+        """What the latest process started as ``name`` has printed so far."""
+        with open(self.logs / f"{name}.out", "rb") as out:
+            out.seek(self._output_starts.get(name, 0))
+            return out.read().decode(errors="replace")
 
     def stop(self, name: str, sig: int = signal.SIGTERM, grace: float = 10.0) -> int:
         """Send ``sig`` to ``name``; SIGKILL its whole process group after ``grace`` seconds.

@@ -38,6 +38,7 @@ from herd.protocols.scan_replies import (
     format_status,
 )
 from herd.scan.queue import DispatchQueue, WorkerFailed
+from herd.scan.snapshot import HitView, PoolSnapshot, WorkerView
 
 Checker = Callable[[str, int, CheckRequest], "Deferred[Result]"]
 """Run one CHECK on the worker at (host, port); fails if the worker cannot answer."""
@@ -113,6 +114,24 @@ class Orchestrator(Service):
         self.hits: deque[Hit] = deque(maxlen=100)
         self.counts: Counter[str] = Counter()
         self._job_ids = itertools.count(1)
+
+    def snapshot(self) -> PoolSnapshot:
+        """The pool as it is now, for the dashboard and the metrics."""
+        running = self.queue.running()
+        workers = tuple(
+            WorkerView(
+                w.worker_id, w.host, w.port, w.state, w.last_sent, w.last_result, None,
+                1 if w.worker_id in running else 0, 1, w.jobs_done,
+            )
+            for w in sorted(self.workers.values(), key=_by_id)
+        )
+        hits = tuple(
+            HitView(0, h.worker_id, h.site_id, h.ad_id, "", h.fetched, h.folder) for h in self.hits
+        )
+        return PoolSnapshot(
+            self._clock.seconds(), workers, self.queue.depth, len(running), hits, (),
+            dict(self.counts),
+        )
 
     def handle(self, request: Request) -> bytes:
         """Act on one parsed request and return the reply datagram."""

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.herd-installed
 
-.PHONY: test demo install clean
+.PHONY: test demo install clean browser
 
 install: $(INSTALLED)
 
@@ -19,7 +19,20 @@ $(INSTALLED): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -c "from twisted.plugin import getPlugins; from twisted.application.service import IServiceMaker; names = {p.tapname for p in getPlugins(IServiceMaker)}; assert {'orchestrator', 'worker'} <= names, names"
 	touch $@
 
-test: $(INSTALLED)
+# Debian's chromium and chromedriver for the dashboard's browser test. Never fails the run:
+# without apt (or root), it warns and that test skips.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium and chromium-driver for the browser test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		out=$$( { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver; } 2>&1 ) \
+		|| { printf '%s\n' "$$out" | tail -n 5 >&2; \
+			echo "warning: could not install chromium; the browser test will be skipped" >&2; }; \
+	else echo "warning: no chromium and no apt-get as root; the browser test will be skipped" >&2; fi
+
+test: $(INSTALLED) browser
 	$(BIN)/python -m pytest
 
 demo: $(INSTALLED)

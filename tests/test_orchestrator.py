@@ -7,8 +7,16 @@ from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from herd.protocols.scan import CheckRequest, HitsRequest, RegisterRequest, StatusRequest
-from herd.protocols.scan_replies import Failed, Found, NotFound, parse_hits, parse_status
+from herd.protocols.scan import (
+    CheckRequest,
+    DeadRequest,
+    HeartbeatRequest,
+    HitsRequest,
+    JobRequest,
+    RegisterRequest,
+    StatusRequest,
+)
+from herd.protocols.scan_replies import Failed, Found, NotFound, parse_dead, parse_hits, parse_status
 from herd.scan.orchestrator import Orchestrator
 
 START = 1_790_000_000.0
@@ -111,11 +119,12 @@ class OrchestratorTests(SynchronousTestCase):
         self.workers.answer(0, Found("S1", "f"))
         self.workers.answer(1, NotFound())
         self.workers.answer(2, Failed("page answered HTTP 404"))
-        self.assertEqual([r.job_id for r in self.orchestrator.results], [1, 2, 3])
+        store = self.orchestrator.store
         self.assertEqual(
-            [type(r.result).__name__ for r in self.orchestrator.results],
-            ["Found", "NotFound", "Failed"],
+            [(store.job(i).state, store.job(i).result, store.job(i).detail) for i in (1, 2, 3)],
+            [("done", "yes", "f"), ("done", "no", None), ("done", "error", "page answered HTTP 404")],
         )
+        self.assertEqual(store.result_counts(), {"yes": 1, "no": 1, "error": 1})
 
     def test_unreachable_worker_loses_no_job(self) -> None:
         self.register("w1", 54001)
@@ -145,9 +154,11 @@ class OrchestratorTests(SynchronousTestCase):
         self.orchestrator.handle(check(1))
         self.workers.fail(0, ConnectionRefusedError())
         self.workers.fail(1, ConnectionRefusedError())
-        [result] = self.orchestrator.results
-        self.assertIsInstance(result.result, Failed)
-        self.assertIn("after 2 attempts", result.result.reason)
+        job = self.orchestrator.store.job(1)
+        self.assertEqual((job.state, job.attempts), ("dead", 2))
+        self.assertIn("after 2 attempts", job.detail)
         self.assertEqual(self.status().queued, 0)
+        [letter] = parse_dead(self.orchestrator.handle(DeadRequest(5)))
+        self.assertEqual((letter.job_id, letter.site_id, letter.attempts), (1, "S1", 2))
         self.register("w1", 54001)
         self.assertEqual(len(self.workers.sent), 2)

@@ -39,7 +39,7 @@ class DispatchQueueTests(SynchronousTestCase):
         self.queue.worker_idle("w2")
         self.assertEqual(self.run.started(), [("j1", "w1"), ("j2", "w2")])
         self.assertEqual(self.queue.waiting(), ["j3"])
-        self.assertEqual(self.queue.running(), {"w1": "j1", "w2": "j2"})
+        self.assertEqual(self.queue.running(), {"w1": ["j1"], "w2": ["j2"]})
 
     def test_finished_worker_takes_next_job(self) -> None:
         for job in ("j1", "j2"):
@@ -112,3 +112,40 @@ class DispatchQueueTests(SynchronousTestCase):
             queue.submit(f"j{i}")
         queue.worker_idle("w1")
         self.assertEqual(seen, [f"j{i}" for i in range(500)])
+
+
+class CapacityTests(SynchronousTestCase):
+    """A worker with a capacity of N runs up to N jobs at once."""
+
+    def setUp(self) -> None:
+        self.run = Runner()
+        self.queue: DispatchQueue[str, str] = DispatchQueue(self.run)
+
+    def test_jobs_fill_the_slots_of_a_worker(self) -> None:
+        for job in ("j1", "j2", "j3", "j4"):
+            self.queue.submit(job)
+        self.queue.worker_ready("w1", capacity=3)
+        self.assertEqual(self.run.started(), [("j1", "w1"), ("j2", "w1"), ("j3", "w1")])
+        self.assertEqual(self.queue.running(), {"w1": ["j1", "j2", "j3"]})
+        self.run.calls[1][2].callback(None)
+        self.assertEqual(self.run.started()[-1], ("j4", "w1"))
+        self.assertEqual(self.queue.depth, 0)
+
+    def test_slots_are_shared_out_between_workers(self) -> None:
+        self.queue.worker_ready("w1", capacity=2)
+        self.queue.worker_ready("w2", capacity=2)
+        for job in ("j1", "j2", "j3"):
+            self.queue.submit(job)
+        self.assertEqual(sorted(w for _, w in self.run.started()), ["w1", "w1", "w2"])
+
+    def test_failure_frees_no_slot_and_keeps_other_jobs_running(self) -> None:
+        for job in ("j1", "j2", "j3"):
+            self.queue.submit(job)
+        self.queue.worker_ready("w1", capacity=2)
+        self.run.calls[0][2].errback(WorkerFailed("timed out"))
+        self.assertEqual(self.queue.waiting(), ["j1", "j3"])
+        self.assertEqual(self.queue.running(), {"w1": ["j2"]})
+        self.run.calls[1][2].callback(None)
+        self.assertEqual(len(self.run.calls), 2)  # w1 is gone until it is ready again
+        self.queue.worker_ready("w1", capacity=2)
+        self.assertEqual(self.run.started()[2:], [("j1", "w1"), ("j3", "w1")])

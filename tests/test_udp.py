@@ -47,7 +47,7 @@ class OrchestratorProtocolTests(SynchronousTestCase):
         self.assertEqual(self.orchestrator.workers, {})
 
     def test_a_crash_in_the_service_is_answered_and_logged(self) -> None:
-        def broken(request: Request) -> bytes:
+        def broken(request: Request, sender: str) -> bytes:
             raise RuntimeError("boom")
 
         protocol = OrchestratorProtocol(broken)

@@ -8,21 +8,26 @@ Requests (one per UDP datagram to the orchestrator; ``CHECK`` also one line over
 worker)::
 
     CHECK <URL> <AdID> <SiteID>
-    REGISTER <Hostname> <Port> <Identifier>
+    REGISTER <Hostname> <Port> <Identifier> [capacity=<N>] [token=<token>]
+    HEARTBEAT <Identifier> [running=<N>] [token=<token>]
     STATUS [<page>]          (also POOL_STATUS)
     HITS [<N>]               (also GET_HITS, LAST_HITS; N from 1 to 5, default 5)
+    JOB <id>
+    DEAD [<N>]               (N from 1 to 5, default 5)
 
 Verbs are case-insensitive, fields are separated by runs of white space, and leading and
-trailing white space (``\\r\\n``, ``\\r\\n\\r\\n``) is ignored.
+trailing white space (``\\r\\n``, ``\\r\\n\\r\\n``) is ignored. Options after the
+fields the specification fixes are ``key=value`` pairs. A CHECK sent by the orchestrator
+to a worker may carry ``token=<token>`` too (see ``herd.core.tokens``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Union
+from typing import Optional, Union
 from urllib.parse import urlsplit
 
-from attrs import frozen
+from attrs import field, frozen
 
 MAX_DATAGRAM = 1400
 """Largest request datagram accepted, in bytes."""
@@ -35,6 +40,7 @@ MAX_WORKER_ID = 32
 MAX_SITE_ID = 32
 MAX_AD_ID = 64
 MAX_HOST = 253
+MAX_CAPACITY = 64
 
 _SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _HOST = re.compile(r"[A-Za-z0-9._:-]+\Z")
@@ -53,19 +59,50 @@ class CheckRequest:
     url: str
     ad_id: str
     site_id: str
+    token: Optional[str] = field(default=None, eq=False)
+
+    def signed(self) -> bytes:
+        """The part of the line a token signs."""
+        return f"CHECK {self.url} {self.ad_id} {self.site_id}".encode("ascii")
 
     def to_line(self) -> bytes:
         """The request as one newline-terminated line, as sent to a worker."""
-        return f"CHECK {self.url} {self.ad_id} {self.site_id}\n".encode("ascii")
+        token = b"" if self.token is None else b" token=" + self.token.encode("ascii")
+        return self.signed() + token + b"\n"
 
 
 @frozen
 class RegisterRequest:
-    """A worker offers to take jobs on ``host``:``port``."""
+    """A worker offers to take up to ``capacity`` jobs at once on ``host``:``port``."""
 
     host: str
     port: int
     worker_id: str
+    capacity: int = 1
+    token: Optional[str] = field(default=None, eq=False)
+
+    def signed(self) -> bytes:
+        return f"REGISTER {self.host} {self.port} {self.worker_id} capacity={self.capacity}".encode("ascii")
+
+    def to_line(self) -> bytes:
+        token = b"" if self.token is None else b" token=" + self.token.encode("ascii")
+        return self.signed() + token
+
+
+@frozen
+class HeartbeatRequest:
+    """A worker is alive and running ``running`` jobs."""
+
+    worker_id: str
+    running: int = 0
+    token: Optional[str] = field(default=None, eq=False)
+
+    def signed(self) -> bytes:
+        return f"HEARTBEAT {self.worker_id} running={self.running}".encode("ascii")
+
+    def to_line(self) -> bytes:
+        token = b"" if self.token is None else b" token=" + self.token.encode("ascii")
+        return self.signed() + token
 
 
 @frozen
@@ -82,7 +119,23 @@ class HitsRequest:
     count: int = MAX_HITS
 
 
-Request = Union[CheckRequest, RegisterRequest, StatusRequest, HitsRequest]
+@frozen
+class JobRequest:
+    """Ask for one job's state."""
+
+    job_id: int
+
+
+@frozen
+class DeadRequest:
+    """Ask for the last ``count`` jobs given up (the dead-letter list)."""
+
+    count: int = MAX_HITS
+
+
+Request = Union[
+    CheckRequest, RegisterRequest, HeartbeatRequest, StatusRequest, HitsRequest, JobRequest, DeadRequest
+]
 
 
 def decode_message(data: bytes, limit: int = MAX_DATAGRAM) -> list[str]:
@@ -160,19 +213,38 @@ def _small_int(text: str, low: int, high: int, what: str) -> int:
     return int(text)
 
 
-def make_check(args: list[str]) -> CheckRequest:
+def _options(verb: str, extra: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
+    """``key=value`` options after a request's fixed fields."""
+    options: dict[str, str] = {}
+    for item in extra:
+        key, equals, value = item.partition("=")
+        if not equals or key not in allowed or key in options or not value:
+            raise ProtocolError(
+                f"wrong number of arguments for {verb}, or a bad option {item[:30]!r} "
+                f"(options: {', '.join(k + '=' for k in allowed)})"
+            )
+        options[key] = value
+    return options
+
+
+def make_check(args: list[str], token_allowed: bool = False) -> CheckRequest:
     """Build a CHECK request from its three arguments, validating each."""
-    _expect("CHECK", args, 3, 3, "CHECK <URL> <AdID> <SiteID>")
-    url, ad_id, site_id = args
-    return CheckRequest(check_url(url), check_ad_id(ad_id), check_site_id(site_id))
+    usage = "CHECK <URL> <AdID> <SiteID>"
+    if len(args) < 3 or (len(args) > 3 and not token_allowed):
+        raise ProtocolError(f"wrong number of arguments for CHECK: usage {usage}")
+    url, ad_id, site_id = args[:3]
+    options = _options("CHECK", args[3:], ("token",))
+    return CheckRequest(
+        check_url(url), check_ad_id(ad_id), check_site_id(site_id), options.get("token")
+    )
 
 
 def parse_check(data: bytes) -> CheckRequest:
-    """Parse one ``CHECK`` line, as a worker receives it."""
+    """Parse one ``CHECK`` line, as a worker receives it (a token may follow)."""
     verb, *args = decode_message(data)
     if verb.upper() != "CHECK":
         raise ProtocolError(f"unknown command {verb[:20]!r}: a worker only takes CHECK")
-    return make_check(args)
+    return make_check(args, token_allowed=True)
 
 
 def parse_request(data: bytes) -> Request:
@@ -182,9 +254,24 @@ def parse_request(data: bytes) -> Request:
     if verb == "CHECK":
         return make_check(args)
     if verb == "REGISTER":
-        _expect(verb, args, 3, 3, "REGISTER <Hostname> <Port> <Identifier>")
-        host, port, worker_id = args
-        return RegisterRequest(check_host(host), check_port(port), check_worker_id(worker_id))
+        _expect(verb, args, 3, 5, "REGISTER <Hostname> <Port> <Identifier>")
+        host, port, worker_id = args[:3]
+        options = _options(verb, args[3:], ("capacity", "token"))
+        capacity = _small_int(options.get("capacity", "1"), 1, MAX_CAPACITY, "capacity")
+        return RegisterRequest(
+            check_host(host), check_port(port), check_worker_id(worker_id), capacity, options.get("token")
+        )
+    if verb == "HEARTBEAT":
+        _expect(verb, args, 1, 3, "HEARTBEAT <Identifier> [running=<N>] [token=<token>]")
+        options = _options(verb, args[1:], ("running", "token"))
+        running = _small_int(options.get("running", "0"), 0, MAX_CAPACITY, "running")
+        return HeartbeatRequest(check_worker_id(args[0]), running, options.get("token"))
+    if verb == "JOB":
+        _expect(verb, args, 1, 1, "JOB <id>")
+        return JobRequest(_small_int(args[0], 1, 10**15, "job id"))
+    if verb == "DEAD":
+        _expect(verb, args, 0, 1, "DEAD [<N>]")
+        return DeadRequest(_small_int(args[0], 1, MAX_HITS, "N") if args else MAX_HITS)
     if verb in ("STATUS", "POOL_STATUS"):
         _expect(verb, args, 0, 1, f"{verb} [<page>]")
         return StatusRequest(_small_int(args[0], 1, 10**6, "page") if args else 1)
@@ -192,5 +279,5 @@ def parse_request(data: bytes) -> Request:
         _expect(verb, args, 0, 1, f"{verb} [<N>]")
         return HitsRequest(_small_int(args[0], 1, MAX_HITS, "N") if args else MAX_HITS)
     raise ProtocolError(
-        f"unknown command {verb[:20]!r}: use CHECK, REGISTER, STATUS or HITS"
+        f"unknown command {verb[:20]!r}: use CHECK, STATUS, HITS, JOB, DEAD, REGISTER or HEARTBEAT"
     )

@@ -235,3 +235,51 @@ def _reply_lines(data: bytes) -> list[str]:
     if lines[0].startswith("400 ERROR"):
         raise ProtocolError(lines[0][len("400 ERROR"):].strip() or "error")
     return lines
+
+
+def format_job(job_id: int, state: str, words: Sequence[str]) -> bytes:
+    """``200 JOB <id> <state> ...``: one job's state, cut to fit a reply."""
+    line = " ".join(["200 JOB", str(job_id), state, *words])
+    line = _CONTROL.sub("?", line.encode("ascii", "replace").decode("ascii"))
+    return line[: MAX_REPLY - 1].encode("ascii") + b"\n"
+
+
+@frozen
+class DeadLetter:
+    """A job given up, as the DEAD reply lists it."""
+
+    job_id: int
+    site_id: str
+    ad_id: str
+    attempts: int
+    failed: float
+    reason: str
+
+
+def format_dead(letters: Sequence[DeadLetter]) -> bytes:
+    """The DEAD reply: ``200 DEAD <count>`` then ``<id> <site> <ad> <attempts> <time> <reason>``.
+
+    Reasons are cut so that every line fits; ``JOB <id>`` tells more of one job.
+    """
+    room = (MAX_REPLY - 16) // max(1, len(letters))
+    lines = []
+    for d in letters:
+        head = f"{d.job_id} {d.site_id} {d.ad_id} {d.attempts} {format_time(d.failed)} "
+        reason = " ".join(d.reason.encode("ascii", "replace").decode("ascii").split())
+        lines.append((head + _CONTROL.sub("?", reason))[: room - 1])
+    return "\n".join([f"200 DEAD {len(lines)}", *lines]).encode("ascii") + b"\n"
+
+
+def parse_dead(data: bytes) -> list[DeadLetter]:
+    """Parse a DEAD reply."""
+    header, *rows = _reply_lines(data)
+    if header.split() != ["200", "DEAD", str(len(rows))]:
+        raise ProtocolError(f"not a DEAD reply: {header[:80]!r}")
+    letters = []
+    for row in rows:
+        f = row.split(" ", 5)
+        if len(f) < 5:
+            raise ProtocolError(f"bad dead-letter line {row[:80]!r}")
+        failed = parse_time(f[4])
+        letters.append(DeadLetter(int(f[0]), f[1], f[2], int(f[3]), failed or 0.0, f[5] if len(f) > 5 else ""))
+    return letters

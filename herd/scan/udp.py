@@ -14,7 +14,7 @@ Address = tuple[str, int]
 
 
 class OrchestratorProtocol(DatagramProtocol):
-    """Parse each datagram, let ``handle`` decide, send its reply back to the sender.
+    """Parse each datagram, let ``handle(request, sender_ip)`` decide, reply to the sender.
 
     A malformed datagram is answered with ``400 ERROR <reason>``; an unexpected exception
     in ``handle`` is logged and answered with ``500 ERROR``; either way the protocol keeps
@@ -23,7 +23,7 @@ class OrchestratorProtocol(DatagramProtocol):
 
     log = Logger()
 
-    def __init__(self, handle: Callable[[Request], bytes]) -> None:
+    def __init__(self, handle: Callable[[Request, str], bytes]) -> None:
         self._handle = handle
 
     def datagramReceived(self, datagram: bytes, addr: Address) -> None:
@@ -39,7 +39,7 @@ class OrchestratorProtocol(DatagramProtocol):
             reply = format_error(str(error))
         else:
             try:
-                reply = self._handle(request)
+                reply = self._handle(request, addr[0])
             except Exception:
                 self.log.failure("handling {request} from {peer}", request=request, peer=addr)
                 reply = format_error("internal error, see the orchestrator's log", "500 ERROR")

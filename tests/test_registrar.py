@@ -1,61 +1,97 @@
-"""A worker's registration: retried with backoff until 200 OK, then refreshed."""
+"""A worker's link with the orchestrator: REGISTER with backoff, then heartbeats, rejoining."""
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from fakes import FakeDatagramTransport
-from herd.protocols.scan import RegisterRequest, parse_request
-from herd.scan.registrar import RegistrationProtocol, register_message
+from herd.core.tokens import Tokens
+from herd.protocols.scan import HeartbeatRequest, RegisterRequest, parse_request
+from herd.scan.registrar import RegistrationProtocol
 
 ORCH = ("127.0.0.1", 54000)
+REGISTER = RegisterRequest("10.1.2.3", 54001, "w1", 2)
 
 
 class RegistrationTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
-        self.message = register_message(RegisterRequest("10.1.2.3", 54001, "w1"))
-        self.protocol = RegistrationProtocol(self.message, ORCH, self.clock, retry=1, max_retry=4, refresh=30)
+        self.running = 0
+        self.protocol = RegistrationProtocol(
+            REGISTER, ORCH, self.clock, running=lambda: self.running,
+            retry=1, max_retry=4, heartbeat=2, missed_limit=3,
+        )
         self.transport = FakeDatagramTransport()
         self.protocol.transport = self.transport
         self.protocol.startProtocol()
 
-    def sent_at(self) -> int:
-        return len(self.transport.written)
+    def sent(self) -> list[object]:
+        return [parse_request(data) for data, addr in self.transport.written]
 
-    def test_message_is_the_specified_register(self) -> None:
-        self.assertEqual(self.message, b"REGISTER 10.1.2.3 54001 w1")
-        self.assertEqual(parse_request(self.message), RegisterRequest("10.1.2.3", 54001, "w1"))
-        self.assertEqual(self.transport.written, [(self.message, ORCH)])
+    def test_register_is_the_specified_message_with_capacity(self) -> None:
+        self.assertEqual(self.transport.written, [(b"REGISTER 10.1.2.3 54001 w1 capacity=2", ORCH)])
+        self.assertEqual(self.sent(), [REGISTER])
 
     def test_retries_with_backoff_until_answered(self) -> None:
         for delay in (1, 2, 4, 4, 4):
-            before = self.sent_at()
+            before = len(self.transport.written)
             self.clock.advance(delay - 0.01)
-            self.assertEqual(self.sent_at(), before)
+            self.assertEqual(len(self.transport.written), before)
             self.clock.advance(0.01)
-            self.assertEqual(self.sent_at(), before + 1)
+            self.assertEqual(len(self.transport.written), before + 1)
         self.assertFalse(self.protocol.registered)
 
-    def test_ok_stops_retrying_and_refreshes_later(self) -> None:
+    def test_heartbeats_carry_the_running_jobs(self) -> None:
         self.protocol.datagramReceived(b"200 OK\n", ORCH)
         self.assertTrue(self.protocol.registered)
-        self.clock.advance(29.9)
-        self.assertEqual(self.sent_at(), 1)
-        self.clock.advance(0.1)
-        self.assertEqual(self.sent_at(), 2)
+        self.running = 2
+        self.clock.advance(2)
+        self.assertEqual(self.sent()[-1], HeartbeatRequest("w1", 2))
+        self.protocol.datagramReceived(b"200 OK\n", ORCH)
+        self.clock.advance(2)
+        self.assertEqual(len(self.transport.written), 3)
+
+    def test_unknown_to_the_orchestrator_registers_again_at_once(self) -> None:
+        self.protocol.datagramReceived(b"200 OK\n", ORCH)
+        self.clock.advance(2)
+        self.protocol.datagramReceived(b"404 UNKNOWN unknown worker w1: REGISTER first\n", ORCH)
+        self.assertFalse(self.protocol.registered)
+        self.assertEqual(self.sent()[-1], REGISTER)
+
+    def test_silent_orchestrator_means_registering_again(self) -> None:
+        self.protocol.datagramReceived(b"200 OK\n", ORCH)
+        for _ in range(3):  # three heartbeats, no answer (Clock needs one step per timer)
+            self.clock.advance(2)
+        self.assertTrue(all(isinstance(m, HeartbeatRequest) for m in self.sent()[1:]))
+        self.clock.advance(2)
+        self.assertEqual(self.sent()[-1], REGISTER)
+        self.assertFalse(self.protocol.registered)
 
     def test_reply_from_elsewhere_is_ignored(self) -> None:
         self.protocol.datagramReceived(b"200 OK\n", ("127.0.0.1", 9999))
         self.assertFalse(self.protocol.registered)
-        self.clock.advance(1)
-        self.assertEqual(self.sent_at(), 2)
 
     def test_refusal_keeps_trying(self) -> None:
-        self.protocol.datagramReceived(b"400 ERROR bad Identifier\n", ORCH)
+        self.protocol.datagramReceived(b"403 ERROR bad token\n", ORCH)
         self.assertFalse(self.protocol.registered)
         self.clock.advance(1)
-        self.assertEqual(self.sent_at(), 2)
+        self.assertEqual(len(self.transport.written), 2)
 
     def test_stop_cancels_the_timer(self) -> None:
         self.protocol.stopProtocol()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class SignedRegistrationTests(SynchronousTestCase):
+    def test_every_message_carries_a_token_the_orchestrator_accepts(self) -> None:
+        clock = Clock()
+        clock.advance(1_000_000)
+        protocol = RegistrationProtocol(REGISTER, ORCH, clock, tokens=Tokens(b"k", clock), heartbeat=2)
+        transport = FakeDatagramTransport()
+        protocol.transport = transport
+        protocol.startProtocol()
+        protocol.datagramReceived(b"200 OK\n", ORCH)
+        clock.advance(2)
+        checker = Tokens(b"k", clock)
+        for data, _ in transport.written:
+            message = parse_request(data)
+            checker.check(message.signed(), message.token)

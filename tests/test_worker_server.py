@@ -104,3 +104,40 @@ class ServerTests(SynchronousTestCase):
         server.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(len(cancelled), 1)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class TokenServerTests(SynchronousTestCase):
+    """With a shared secret, only CHECKs signed by the orchestrator are run."""
+
+    def setUp(self) -> None:
+        from herd.core.tokens import Tokens
+
+        self.clock = Clock()
+        self.clock.advance(1_000_000)
+        self.scanned: list[CheckRequest] = []
+        self.tokens = Tokens(b"secret", self.clock)
+        self.factory = CheckServerFactory(
+            lambda r: (self.scanned.append(r), succeed(NotFound()))[1], self.clock, tokens=Tokens(b"secret", self.clock)
+        )
+
+    def send(self, line: bytes) -> bytes:
+        server = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        server.makeConnection(transport)
+        server.dataReceived(line + b"\n")
+        return transport.value()
+
+    def test_signed_check_runs_and_counts(self) -> None:
+        from herd.protocols.scan import parse_check
+
+        request = parse_check(LINE)
+        signed = LINE + b" token=" + self.tokens.make(request.signed()).encode()
+        self.assertEqual(self.send(signed), b"200 NO\n")
+        self.assertEqual(len(self.scanned), 1)
+        self.assertEqual(self.factory.jobs.running, 0)
+
+    def test_unsigned_or_forged_checks_are_refused(self) -> None:
+        self.assertEqual(self.send(LINE), b"403 ERROR token missing\n")
+        self.assertEqual(self.send(LINE + b" token=123:abc"), b"403 ERROR token expired or from the future (check the clocks)\n")
+        self.assertEqual(self.send(LINE + b" token=1000000.0:abc"), b"403 ERROR bad token\n")
+        self.assertEqual(self.scanned, [])

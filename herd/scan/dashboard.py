@@ -43,7 +43,8 @@ table{border-collapse:collapse;background:#fff}th,td{border:1px solid #ddd;paddi
 .state-idle{background:#2e8b57}.state-busy{background:#1f6fb2}
 .state-unreachable{background:#d9822b}.state-dead{background:#c0392b}
 .hit{background:#fff;border:1px solid #ddd;margin:.4em 0;padding:.4em .6em}
-.hit .meta span{margin-right:1em}.thumbs img{height:64px;margin:.3em .3em 0 0;border:1px solid #ccc}
+.hit .meta>span{margin-right:1.2em}.hit small,.muted{color:#888}.hit .site{font-weight:600}
+.result{border-radius:.8em;padding:.1em .6em;margin-right:.3em;background:#e4e4e4}.thumbs img{height:64px;margin:.3em .3em 0 0;border:1px solid #ccc}
 .empty{color:#888;font-style:italic}
 """
 
@@ -77,8 +78,10 @@ function hitNode(h) {
   const u = el("a", "url", h.url || "(no URL)");
   u.href = h.url; u.rel = "noopener noreferrer";
   if (!h.url || !["http:", "https:"].includes(u.protocol)) u.removeAttribute("href");
-  m.append(el("span", "worker", h.worker_id), el("span", "site", h.site_id),
-    el("span", "ad", h.ad_id), u, f, el("span", "folder", h.folder));
+  const field = (label, value) => { const s = el("span"); s.append(el("small", "", label + " "), value); return s; };
+  m.append(field("site", el("span", "site", h.site_id)), field("worker", el("span", "worker", h.worker_id)),
+    field("ad", el("span", "ad", h.ad_id)), field("fetched", f), field("folder", el("span", "folder", h.folder)),
+    field("page", u));
   const t = el("div", "thumbs");
   for (const src of h.images) {
     const a = el("a"), i = el("img"); a.href = src; i.src = src; i.alt = src.split("/").pop();

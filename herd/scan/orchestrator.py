@@ -50,6 +50,7 @@ from herd.protocols.scan_replies import (
     format_status,
     format_time,
 )
+from herd.scan.metrics import NoMetrics
 from herd.scan.queue import DispatchQueue, WorkerFailed
 from herd.scan.snapshot import DeadJob, HitView, PoolSnapshot, WorkerView
 from herd.scan.store import Store, StoredJob, StoredWorker
@@ -59,15 +60,6 @@ Checker = Callable[[str, int, CheckRequest], "Deferred[Result]"]
 
 IDLE, BUSY, UNREACHABLE, DEAD = "idle", "busy", "unreachable", "dead"
 CLIENT_REQUESTS = (CheckRequest, StatusRequest, HitsRequest, JobRequest, DeadRequest)
-
-
-class NoMetrics:
-    """The metrics hooks the orchestrator calls, doing nothing."""
-
-    def on_acked(self) -> None: ...
-    def on_refused(self, reason: str) -> None: ...
-    def on_dispatched(self, waited_seconds: float) -> None: ...
-    def on_finished(self, kind: str) -> None: ...
 
 
 @define(eq=False)
@@ -127,7 +119,7 @@ class Orchestrator(Service):
         tokens: Optional[Tokens] = None,
         clients: AllowList = AllowList(),
         workers_allowed: AllowList = AllowList(),
-        metrics: object = None,
+        metrics: Optional[NoMetrics] = None,
     ) -> None:
         self._check = check
         self._clock = clock
@@ -184,7 +176,7 @@ class Orchestrator(Service):
             except TokenError as error:
                 self.log.warn("refused {request} from {sender}: {reason}",
                               request=request.signed().decode(), sender=sender, reason=str(error))
-                self.metrics.on_refused("token")
+                self.metrics.on_refused("denied")
                 return format_error(str(error), "403 ERROR")
             if isinstance(request, RegisterRequest):
                 self.register(request)

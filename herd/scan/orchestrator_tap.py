@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
+from twisted.logger import Logger
 from twisted.python import usage
 
-from herd.core.options import positive_float, positive_int, port_number
+from herd.core.allowlist import AllowList
+from herd.core.options import port_number, positive_float, positive_int
+from herd.core.tokens import Tokens, load_secret
+from herd.scan.metrics import NoMetrics, PoolMetrics
 from herd.scan.orchestrator import Orchestrator
+from herd.scan.store import Store
 from herd.scan.udp import OrchestratorProtocol
 from herd.scan.worker_client import check_on_worker
+
+log = Logger()
 
 
 class Options(usage.Options):
@@ -20,32 +28,80 @@ class Options(usage.Options):
     synopsis = "[--port 54000] [--interface ADDRESS] [options]"
     longdesc = (
         "Queue CHECK requests received over UDP and dispatch them to the registered workers "
-        "over TCP. Replies and messages are described in herd's README."
+        "over TCP. Jobs, results and the pool are kept in SQLite (--db). Replies and "
+        "messages are described in herd's README."
     )
     optParameters = [
         ["port", "p", 54000, "UDP port to listen on.", port_number],
         ["interface", "i", "", "Address to listen on (default: all)."],
+        ["db", None, "herd-orchestrator.sqlite", "SQLite database of jobs, results and pool "
+         "(':memory:' keeps nothing across restarts)."],
         ["job-timeout", None, 60.0, "Seconds to wait for a worker's result.", positive_float],
         ["connect-timeout", None, 5.0, "Seconds to wait for a worker's TCP connection.", positive_float],
-        ["max-attempts", None, 3, "Workers tried for one job before it fails.", positive_int],
+        ["max-attempts", None, 3, "Workers tried for one job before it is given up.", positive_int],
+        ["max-queue", None, 10000, "Jobs waiting at most; past it, CHECK gets 503 BUSY.", positive_int],
+        ["heartbeat-timeout", None, 10.0, "Seconds without a heartbeat before a worker is dead.",
+         positive_float],
+        ["allow-clients", None, None, "Addresses or networks (CIDR, comma-separated) allowed "
+         "to send CHECK, STATUS, HITS, JOB and DEAD (default: everyone)."],
+        ["allow-workers", None, None, "Addresses or networks allowed to REGISTER and "
+         "HEARTBEAT (default: everyone)."],
+        ["secret-file", None, None, "File holding the secret shared with the workers "
+         "(default: $HERD_SECRET; none: no tokens)."],
+        ["token-window", None, 30.0, "Seconds a token stays valid.", positive_float],
+        ["dashboard-port", None, None, "TCP port of the web dashboard and /metrics (default: none).",
+         port_number],
+        ["dashboard-interface", None, "127.0.0.1", "Address the dashboard listens on."],
+        ["logs-root", None, None, "Directory holding the workers' LOGDIRs (logs/<worker-id>/), "
+         "to show hit images on the dashboard."],
     ]
+
+    def postOptions(self) -> None:
+        try:
+            self["clients"] = AllowList.parse(self["allow-clients"])
+            self["workers"] = AllowList.parse(self["allow-workers"])
+            self["secret"] = load_secret(self["secret-file"])
+        except ValueError as error:
+            raise usage.UsageError(str(error)) from None
 
 
 def makeService(options: Options) -> IService:
-    """The orchestrator and its UDP port, as one service."""
+    """The orchestrator, its UDP port and, optionally, its dashboard."""
     from twisted.internet import reactor
 
-    check = partial(
-        check_on_worker,
-        reactor,
-        timeout=options["job-timeout"],
-        connect_timeout=options["connect-timeout"],
+    check = partial(check_on_worker, reactor, timeout=options["job-timeout"],
+                    connect_timeout=options["connect-timeout"])
+    secret = options["secret"]
+    tokens = Tokens(secret, reactor, options["token-window"]) if secret else None
+    if tokens is None:
+        log.warn("no shared secret (--secret-file or $HERD_SECRET): anyone who can reach "
+                 "this orchestrator may register a worker, and anyone may drive the workers")
+    orchestrator = Orchestrator(
+        check, reactor, Store(options["db"]),
+        max_attempts=options["max-attempts"], max_queue=options["max-queue"],
+        heartbeat_timeout=options["heartbeat-timeout"], tokens=tokens,
+        clients=options["clients"], workers_allowed=options["workers"],
     )
-    orchestrator = Orchestrator(check, reactor, max_attempts=options["max-attempts"])
+    log.info("clients allowed: {clients}; workers allowed: {workers}; database {db}",
+             clients=str(options["clients"]), workers=str(options["workers"]), db=options["db"])
     top = MultiService()
     orchestrator.setServiceParent(top)
+    metrics = NoMetrics()
+    if options["dashboard-port"] is not None:
+        from twisted.web.server import Site
+
+        from herd.scan.dashboard import dashboard_resource
+
+        metrics = PoolMetrics(orchestrator.snapshot)
+        logs_root = Path(options["logs-root"]) if options["logs-root"] else None
+        site = Site(dashboard_resource(orchestrator.snapshot, metrics, logs_root))
+        site.noisy = False
+        internet.TCPServer(options["dashboard-port"], site,
+                           interface=options["dashboard-interface"]).setServiceParent(top)
+    orchestrator.metrics = metrics
     udp = internet.UDPServer(
-        options["port"], OrchestratorProtocol(orchestrator.handle), interface=options["interface"]
+        options["port"], OrchestratorProtocol(orchestrator.handle, metrics.on_refused),
+        interface=options["interface"],
     )
     udp.setServiceParent(top)
     return top

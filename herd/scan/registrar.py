@@ -1,75 +1,101 @@
-"""A worker registers with the orchestrator over UDP, and keeps its registration fresh.
+"""A worker's link with the orchestrator over UDP: REGISTER, then HEARTBEATs.
 
-``REGISTER <Hostname> <Port> <Identifier>`` is sent until the orchestrator answers
-``200 OK``: at first after ``retry`` seconds, then twice as long each time up to
-``max_retry``. Once registered, the worker registers again every ``refresh`` seconds, so
-an orchestrator that restarted, or that marked the worker unreachable, gets it back.
+``REGISTER <Hostname> <Port> <Identifier> capacity=<N>`` is sent until the orchestrator
+answers ``200 OK``: at first after ``retry`` seconds, then twice as long each time up to
+``max_retry``. Then ``HEARTBEAT <Identifier> running=<N>`` goes out every ``heartbeat``
+seconds. A ``404 UNKNOWN`` answer (the orchestrator lost its pool) or ``missed_limit``
+heartbeats in a row without an answer (it is down or restarting) send the worker back to
+registering, so it rejoins a restarted orchestrator by itself. With a shared secret, every
+message carries a fresh ``token=`` (``herd.core.tokens``).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
+from attrs import evolve
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IListeningPort, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from herd.protocols.scan import RegisterRequest
+from herd.core.tokens import Tokens
+from herd.protocols.scan import HeartbeatRequest, RegisterRequest
 
 Address = tuple[str, int]
 
 
-def register_message(request: RegisterRequest) -> bytes:
-    """The REGISTER datagram for ``request``."""
-    return f"REGISTER {request.host} {request.port} {request.worker_id}".encode("ascii")
-
-
 class RegistrationProtocol(DatagramProtocol):
-    """Send REGISTER to ``orchestrator`` until it says ``200 OK``, then refresh it."""
+    """Keep one worker registered with, and beating to, the orchestrator."""
 
     log = Logger()
 
     def __init__(
         self,
-        message: bytes,
+        request: RegisterRequest,
         orchestrator: Address,
         clock: IReactorTime,
+        tokens: Optional[Tokens] = None,
+        running: Callable[[], int] = lambda: 0,
         retry: float = 1.0,
         max_retry: float = 10.0,
-        refresh: float = 30.0,
+        heartbeat: float = 2.0,
+        missed_limit: int = 3,
     ) -> None:
-        self.message = message
+        self.request = request
         self.orchestrator = orchestrator
         self._clock = clock
+        self._tokens = tokens
+        self._running = running
         self._retry = retry
         self._max_retry = max_retry
-        self._refresh = refresh
+        self._heartbeat = heartbeat
+        self._missed_limit = missed_limit
         self._delay = retry
+        self._missed = 0
         self._timer: Optional[IDelayedCall] = None
         self.registered = False
 
     def startProtocol(self) -> None:
-        self._send()
+        self._register()
 
     def stopProtocol(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._schedule(None, None)
 
-    def _send(self) -> None:
+    def _send(self, request: object, signed: bytes) -> None:
+        if self._tokens is not None:
+            request = evolve(request, token=self._tokens.make(signed))
         try:
-            self.transport.write(self.message, self.orchestrator)
+            self.transport.write(request.to_line(), self.orchestrator)  # type: ignore[attr-defined]
         except OSError as error:
-            self.log.warn("could not send REGISTER: {error}", error=error)
-        self._schedule(self._delay)
+            self.log.warn("could not write to the orchestrator: {error}", error=error)
+
+    def _register(self) -> None:
+        self._send(self.request, self.request.signed())
+        self._schedule(self._delay, self._register)
         self._delay = min(self._delay * 2, self._max_retry)
 
-    def _schedule(self, delay: float) -> None:
+    def _beat(self) -> None:
+        if self._missed >= self._missed_limit:
+            self.log.warn("the orchestrator answered none of {count} heartbeats: registering again",
+                          count=self._missed)
+            self._rejoin()
+            return
+        beat = HeartbeatRequest(self.request.worker_id, min(self._running(), 64))
+        self._send(beat, beat.signed())
+        self._missed += 1
+        self._schedule(self._heartbeat, self._beat)
+
+    def _rejoin(self) -> None:
+        self.registered = False
+        self._delay = self._retry
+        self._register()
+
+    def _schedule(self, delay: Optional[float], action: Optional[Callable[[], None]]) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
-        self._timer = self._clock.callLater(delay, self._send)
+        self._timer = None if delay is None else self._clock.callLater(delay, action)
 
     def datagramReceived(self, datagram: bytes, addr: Address) -> None:
         if addr != self.orchestrator:
@@ -77,17 +103,16 @@ class RegistrationProtocol(DatagramProtocol):
             return
         reply = datagram.decode("ascii", "replace").strip()
         if reply.startswith("200 OK"):
+            self._missed = 0
             if not self.registered:
                 self.log.info("registered with the orchestrator at {peer}", peer=addr)
-            self.registered = True
-            self._delay = self._retry
-            self._schedule(self._refresh)
+                self.registered = True
+                self._schedule(self._heartbeat, self._beat)
+        elif reply.startswith("404 UNKNOWN"):
+            self.log.info("the orchestrator does not know this worker: registering again")
+            self._rejoin()
         else:
-            self.log.error("the orchestrator refused REGISTER: {reply}", reply=reply[:200])
-            self.registered = False
-
-    def connectionRefused(self) -> None:
-        self.registered = False
+            self.log.error("the orchestrator refused: {reply}", reply=reply[:200])
 
 
 class RegistrationService(Service):
@@ -100,12 +125,12 @@ class RegistrationService(Service):
         reactor: IReactorTime,
         request: RegisterRequest,
         orchestrator: Address,
-        **timing: float,
+        **options: object,
     ) -> None:
         self._reactor = reactor
-        self._message = register_message(request)
+        self._request = request
         self._orchestrator = orchestrator
-        self._timing = timing
+        self._options = options
         self._port: Optional[IListeningPort] = None
         self._pending: Optional[Deferred[str]] = None
         self._retry_call: Optional[IDelayedCall] = None
@@ -124,7 +149,7 @@ class RegistrationService(Service):
     def _listen(self, address: str, port: int) -> None:
         self._pending = None
         self.protocol = RegistrationProtocol(
-            self._message, (address, port), self._reactor, **self._timing
+            self._request, (address, port), self._reactor, **self._options  # type: ignore[arg-type]
         )
         self._port = self._reactor.listenUDP(0, self.protocol)  # type: ignore[attr-defined]
 

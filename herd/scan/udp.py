@@ -23,8 +23,13 @@ class OrchestratorProtocol(DatagramProtocol):
 
     log = Logger()
 
-    def __init__(self, handle: Callable[[Request, str], bytes]) -> None:
+    def __init__(
+        self,
+        handle: Callable[[Request, str], bytes],
+        refused: Callable[[str], None] = lambda reason: None,
+    ) -> None:
         self._handle = handle
+        self._refused = refused
 
     def datagramReceived(self, datagram: bytes, addr: Address) -> None:
         try:
@@ -37,6 +42,7 @@ class OrchestratorProtocol(DatagramProtocol):
                 reason=str(error),
             )
             reply = format_error(str(error))
+            self._refused("malformed")
         else:
             try:
                 reply = self._handle(request, addr[0])

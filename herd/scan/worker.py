@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from herd.core.tokens import TokenError, Tokens
 from herd.protocols.scan import MAX_DATAGRAM, CheckRequest, ProtocolError, parse_check
 from herd.protocols.scan_replies import Result, format_error, format_result
 
@@ -29,8 +30,18 @@ class CheckServer(Protocol):
 
     log = Logger()
 
-    def __init__(self, scan: Scan, clock: IReactorTime, quiet: float, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        scan: Scan,
+        clock: IReactorTime,
+        quiet: float,
+        idle_timeout: float,
+        tokens: Optional[Tokens] = None,
+        jobs: Optional["JobCounter"] = None,
+    ) -> None:
         self._scan = scan
+        self._tokens = tokens
+        self._jobs = jobs if jobs is not None else JobCounter()
         self._clock = clock
         self._quiet = quiet
         self._idle_timeout = idle_timeout
@@ -85,6 +96,13 @@ class CheckServer(Protocol):
             self.log.info("refused a request from {peer}: {reason}", peer=str(peer), reason=str(error))
             self._finish(format_error(str(error)))
             return
+        if self._tokens is not None:
+            try:
+                self._tokens.check(request.signed(), request.token)
+            except TokenError as error:
+                self.log.warn("refused a CHECK from {peer}: {reason}", peer=str(peer), reason=str(error))
+                self._finish(format_error(str(error), "403 ERROR"))
+                return
         self.log.info(
             "CHECK {url} {ad_id} {site_id} from {peer}",
             url=request.url,
@@ -92,7 +110,9 @@ class CheckServer(Protocol):
             site_id=request.site_id,
             peer=str(peer),
         )
-        self._job = self._scan(request).addCallbacks(format_result, self._crashed)
+        self._jobs.running += 1
+        self._job = self._scan(request).addBoth(self._jobs.done)
+        self._job.addCallbacks(format_result, self._crashed)
         self._job.addCallback(self._finish)
 
     def _crashed(self, failure: Failure) -> bytes:
@@ -114,18 +134,40 @@ class CheckServer(Protocol):
         self._timer = None if delay is None else self._clock.callLater(delay, action)
 
 
+class JobCounter:
+    """How many jobs a worker is running now (its heartbeats report it)."""
+
+    def __init__(self) -> None:
+        self.running = 0
+
+    def done(self, outcome: object) -> object:
+        self.running -= 1
+        return outcome
+
+
 class CheckServerFactory(Factory):
-    """Builds a CheckServer per connection, all sharing one ``scan``."""
+    """Builds a CheckServer per connection, all sharing one ``scan``.
+
+    With ``tokens``, a CHECK must carry a valid ``token=`` (only the orchestrator, which
+    shares the secret, can drive the worker); without, any client may.
+    """
 
     noisy = False
 
     def __init__(
-        self, scan: Scan, clock: IReactorTime, quiet: float = 0.25, idle_timeout: float = 30.0
+        self,
+        scan: Scan,
+        clock: IReactorTime,
+        quiet: float = 0.25,
+        idle_timeout: float = 30.0,
+        tokens: Optional[Tokens] = None,
     ) -> None:
         self._scan = scan
         self._clock = clock
         self.quiet = quiet
         self.idle_timeout = idle_timeout
+        self.tokens = tokens
+        self.jobs = JobCounter()
 
     def buildProtocol(self, addr: object) -> CheckServer:
-        return CheckServer(self._scan, self._clock, self.quiet, self.idle_timeout)
+        return CheckServer(self._scan, self._clock, self.quiet, self.idle_timeout, self.tokens, self.jobs)

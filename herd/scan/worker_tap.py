@@ -6,9 +6,11 @@ from pathlib import Path
 
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
+from twisted.logger import Logger
 from twisted.python import usage
 
 from herd.core.http import http_client
+from herd.core.tokens import Tokens, load_secret
 from herd.protocols.scan import (
     ProtocolError,
     RegisterRequest,
@@ -22,6 +24,7 @@ from herd.scan.scanner import FetchLimits, PageScanner
 from herd.scan.worker import CheckServerFactory
 
 PORT_RANGE = range(54000, 54151)
+log = Logger()
 
 
 class Options(usage.Options):
@@ -44,7 +47,12 @@ class Options(usage.Options):
         ["max-images", None, 100, "Most images saved from one page.", positive_int],
         ["parallel-images", None, 8, "Images fetched at once.", positive_int],
         ["quiet", None, 0.25, "Seconds of silence that end a request sent without a newline.", positive_float],
-        ["register-refresh", None, 30.0, "Seconds between two registrations once registered.", positive_float],
+        ["concurrency", "c", 1, "Jobs run at once (the orchestrator sends up to this many).",
+         positive_int],
+        ["heartbeat", None, 2.0, "Seconds between two heartbeats to the orchestrator.", positive_float],
+        ["secret-file", None, None, "File holding the secret shared with the orchestrator "
+         "(default: $HERD_SECRET; none: no tokens, any client may send CHECK)."],
+        ["token-window", None, 30.0, "Seconds a token stays valid.", positive_float],
     ]
 
     def parseArgs(  # type: ignore[override]
@@ -68,6 +76,10 @@ class Options(usage.Options):
         except OSError as error:
             raise usage.UsageError(f"cannot use LOGDIR {logdir}: {error.strerror}") from None
         self["logdir"] = path.resolve()
+        try:
+            self["secret"] = load_secret(self["secret-file"])
+        except ValueError as error:
+            raise usage.UsageError(str(error)) from None
 
 
 def makeService(options: Options) -> IService:
@@ -85,14 +97,22 @@ def makeService(options: Options) -> IService:
     )
     http = http_client(reactor, connect_timeout=options["page-timeout"])
     scanner = PageScanner(http, reactor, options["logdir"], limits)
-    factory = CheckServerFactory(scanner.scan, reactor, quiet=options["quiet"])
+    secret = options["secret"]
+    tokens = Tokens(secret, reactor, options["token-window"]) if secret else None
+    if tokens is None:
+        log.warn("no shared secret (--secret-file or $HERD_SECRET): any client may send CHECK "
+                 "to this worker, and its REGISTER and heartbeats are not signed")
+    factory = CheckServerFactory(scanner.scan, reactor, quiet=options["quiet"], tokens=tokens)
     top = MultiService()
     internet.TCPServer(options["port"], factory, interface=options["interface"]).setServiceParent(top)
     registration = RegistrationService(
         reactor,
-        RegisterRequest(options["worker-host"], options["port"], options["worker-id"]),
+        RegisterRequest(options["worker-host"], options["port"], options["worker-id"],
+                        options["concurrency"]),
         (options["orch-host"], options["orch-port"]),
-        refresh=options["register-refresh"],
+        tokens=tokens,
+        running=lambda: factory.jobs.running,
+        heartbeat=options["heartbeat"],
     )
     registration.setServiceParent(top)
     return top

@@ -66,7 +66,12 @@ def start_web(group: ProcessGroup, workdir: Path, template: Path = SITE) -> tupl
 
 
 def start_orchestrator(group: ProcessGroup, port: int, *options: str) -> None:
-    """``twistd -n orchestrator`` on loopback ``port``; returns once it answers STATUS."""
+    """``twistd -n orchestrator`` on loopback ``port``; returns once it answers STATUS.
+
+    Its database is ``<group logs>/orchestrator.sqlite`` unless ``options`` name a ``--db``.
+    """
+    if "--db" not in options:
+        options = ("--db", str(group.logs / "orchestrator.sqlite"), *options)
     group.start(
         "orchestrator",
         [*twistd(), "-n", "--pidfile=", "orchestrator", "--port", str(port),

@@ -115,31 +115,25 @@ class Fleet:
         new = {wid for wid, p in self.processes.items() if p.poll() is not None} - self.reported
         for wid in new:
             self.reported.add(wid)
-            print(self.death_report(wid), file=sys.stderr, flush=True)
+            print(f"worker {wid} exited with status {self.processes[wid].returncode}:", file=sys.stderr)
+            for log in (self.logs[wid] / "_worker.out", self.logs[wid] / "_worker.log"):
+                print(f"--- end of {log}\n{_tail(log)}", file=sys.stderr, flush=True)
         return new
 
-    def wait_registered(self, ids: Sequence[str], timeout: float) -> tuple[set[str], set[str]]:
-        """Wait until the orchestrator lists ``ids``; return those missing and those dead."""
+    def wait_registered(self, ids: Sequence[str]) -> tuple[set[str], set[str]]:
+        """Wait (``--wait``) until the orchestrator lists ``ids``; those missing, those dead."""
         missing, dead = set(ids), set()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self.args.wait
         while missing and time.monotonic() < deadline:
-            gone = missing & self.reap()
-            dead |= gone
-            missing -= gone
+            dead |= missing & self.reap()
+            missing -= dead
             try:
                 _, workers = fetch_status(self.args.orch_host, self.args.orch_port, 1.0)
                 missing -= {w.worker_id for w in workers if w.state != "unreachable"}
             except ClientError:
                 pass  # not up yet
-            if missing:
-                time.sleep(0.2)
+            time.sleep(0.2 if missing else 0)
         return missing, dead
-
-    def death_report(self, wid: str) -> str:
-        lines = [f"worker {wid} exited with status {self.processes[wid].returncode}:"]
-        for name in ("_worker.out", "_worker.log"):
-            lines.append(f"--- end of {self.logs[wid] / name}\n{_tail(self.logs[wid] / name)}")
-        return "\n".join(lines)
 
     def stop(self, ids: Sequence[str], grace: float = 5.0) -> None:
         """SIGTERM ``ids``, SIGKILL those still running after ``grace`` seconds; forget them."""
@@ -197,7 +191,7 @@ def launch(fleet: Fleet, ports: Sequence[int], done: str) -> bool:
     """Start workers on ``ports``, wait for their registration, print ``done``; False if one died."""
     a = fleet.args
     ids = [fleet.start(port) for port in ports]
-    missing, dead = fleet.wait_registered(ids, a.wait)
+    missing, dead = fleet.wait_registered(ids)
     if missing:
         print(f"warning: not registered after {a.wait:g} s: {', '.join(sorted(missing))}; is the "
               f"orchestrator running at {a.orch_host}:{a.orch_port}? The workers keep trying.",

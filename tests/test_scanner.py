@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import tempfile
 import time
@@ -9,6 +12,7 @@ from pathlib import Path
 
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
+from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
@@ -17,6 +21,7 @@ from twisted.web.util import Redirect
 
 from herd.protocols.scan import CheckRequest
 from herd.protocols.scan_replies import Failed, Found, NotFound
+from herd.scan.scanlog import read_scans
 from herd.scan.scanner import FetchLimits, PageScanner
 
 WHEN = time.mktime((2026, 11, 24, 9, 5, 3, 0, 0, 0)) - time.timezone  # 09:05:03 UTC
@@ -145,6 +150,127 @@ class ScannerTests(SynchronousTestCase):
         self.assertIn("cannot create the log folder", result.reason)
 
 
+    # -- de-duplication and the scan log ---------------------------------------------
+
+    def records(self) -> list[dict]:
+        return [json.loads(line) for line in (self.logdir / "_scans.jsonl").read_text().splitlines()]
+
+    def test_second_scan_links_the_images_of_the_first(self) -> None:
+        first = self.scan("page.html")
+        self.clock.advance(60)
+        second = self.scan("page.html")
+        self.assertEqual(second, Found("S1", "2026-11-24-09-06-03"))
+        one, two = self.logdir / "S1" / first.folder, self.logdir / "S1" / second.folder
+        for name in ("a.png", "b.png"):
+            self.assertEqual((two / name).read_bytes(), (one / name).read_bytes())
+            self.assertFalse((two / name).is_symlink())
+            self.assertEqual(os.stat(two / name).st_ino, os.stat(one / name).st_ino)
+            self.assertEqual(os.stat(one / name).st_nlink, 2)
+        self.assertEqual(self.scanner.images.stats(), (4, 2, len(PNG_A) + len(PNG_B), len(PNG_A) + len(PNG_B)))
+        images = {i["file"]: i for i in self.records()[1]["images"]}
+        self.assertEqual(images["a.png"]["linked_to"], "S1/2026-11-24-09-05-03/a.png")
+        self.assertEqual(images["b.png"]["linked_to"], "S1/2026-11-24-09-05-03/b.png")
+
+    def test_another_site_links_too(self) -> None:
+        self.scan("page.html")
+        result = self.scan("moved.html", site_id="S2")
+        saved = self.logdir / "S2" / result.folder / "b.png"
+        first = self.logdir / "S1" / "2026-11-24-09-05-03" / "b.png"
+        self.assertEqual(os.stat(saved).st_ino, os.stat(first).st_ino)
+
+    def test_a_restarted_worker_still_links(self) -> None:
+        first = self.scan("page.html")
+        self.scanner = PageScanner(self.http, self.clock, self.logdir, FetchLimits(page_timeout=10))
+        second = self.scan("page.html")
+        a1 = self.logdir / "S1" / first.folder / "a.png"
+        a2 = self.logdir / "S1" / second.folder / "a.png"
+        self.assertEqual(os.stat(a1).st_ino, os.stat(a2).st_ino)
+
+    def test_dedup_off_writes_copies(self) -> None:
+        self.scanner = PageScanner(
+            self.http, self.clock, self.logdir, FetchLimits(page_timeout=10), dedup=False
+        )
+        first = self.scan("page.html")
+        second = self.scan("page.html")
+        for name in ("a.png", "b.png"):
+            one, two = self.logdir / "S1" / first.folder / name, self.logdir / "S1" / second.folder / name
+            self.assertEqual(two.read_bytes(), one.read_bytes())
+            self.assertNotEqual(os.stat(one).st_ino, os.stat(two).st_ino)
+        self.assertEqual(self.scanner.images.stats().bytes_saved, 0)
+        self.assertTrue(all(i["linked_to"] is None for r in self.records() for i in r["images"]))
+
+    def test_the_info_log_says_linked(self) -> None:
+        events: list[dict] = []
+        self.scanner.log = Logger(observer=events.append)
+        self.scan("page.html")
+        self.scan("page.html")
+        saved = [e for e in events if e["log_format"].startswith("saved ")]
+        self.assertEqual([e.get("link") for e in saved], [None, None, "hard", "hard"])
+        linked = saved[2]
+        self.assertIn("link to", linked["log_format"])
+        self.assertTrue(linked["linked_to"].startswith("S1/2026-11-24-09-05-03/"))
+
+    def test_one_scan_record_per_scan(self) -> None:
+        self.scan("page.html")
+        self.clock.advance(1.5)
+        self.scan("plain.html", site_id="S2")
+        self.scan("nothing-here.html", ad="AD2", site_id="S3")
+        yes, no, error = self.records()
+        self.assertEqual(
+            {k: yes[k] for k in ("time", "iso", "url", "ad_id", "site_id", "result", "folder", "reason")},
+            {
+                "time": WHEN,
+                "iso": "2026-11-24T09:05:03Z",
+                "url": "http://pages.test/page.html",
+                "ad_id": "IRISH_CSE",
+                "site_id": "S1",
+                "result": "yes",
+                "folder": "2026-11-24-09-05-03",
+                "reason": None,
+            },
+        )
+        self.assertEqual(
+            yes["images"],
+            [
+                {"file": "a.png", "url": "http://pages.test/img/a.png", "bytes": len(PNG_A),
+                 "sha256": hashlib.sha256(PNG_A).hexdigest(), "linked_to": None},
+                {"file": "b.png", "url": "http://pages.test/img/b.png", "bytes": len(PNG_B),
+                 "sha256": hashlib.sha256(PNG_B).hexdigest(), "linked_to": None},
+            ],
+        )
+        self.assertEqual(
+            yes["failed_images"],
+            [{"url": "http://pages.test/img/missing.png", "reason": "answered HTTP 404"}],
+        )
+        self.assertEqual(no["result"], "no")
+        self.assertEqual((no["site_id"], no["folder"], no["time"]), ("S2", "2026-11-24-09-05-04", WHEN + 1.5))
+        self.assertEqual((no["images"], no["failed_images"], no["reason"]), ([], [], None))
+        self.assertEqual(error["result"], "error")
+        self.assertIsNone(error["folder"])
+        self.assertEqual(error["ad_id"], "AD2")
+        self.assertEqual(error["reason"], "page http://pages.test/nothing-here.html answered HTTP 404")
+        # and read back
+        records = list(read_scans(self.logdir))
+        self.assertEqual([r.result for r in records], ["yes", "no", "error"])
+        self.assertEqual(records[0].images[1].file, "b.png")
+
+    def test_unwritable_logdir_is_recorded(self) -> None:
+        self.logdir.mkdir(parents=True)
+        (self.logdir / "S1").write_text("a file where the site folder should be")
+        self.scan("page.html")
+        [record] = self.records()
+        self.assertEqual(record["result"], "error")
+        self.assertIsNone(record["folder"])
+        self.assertIn("cannot create the log folder", record["reason"])
+
+    def test_a_scan_log_that_cannot_be_written_does_not_fail_the_scan(self) -> None:
+        self.logdir.mkdir(parents=True)
+        (self.logdir / "_scans.jsonl").mkdir()  # a directory: cannot be appended to
+        self.assertEqual(self.scan("page.html"), Found("S1", "2026-11-24-09-05-03"))
+        errors = self.flushLoggedErrors()
+        self.assertEqual(errors, [])
+
+
 class SlowImagesTests(SynchronousTestCase):
     """Images still coming when the job's time is up are given up; the job still answers."""
 
@@ -169,3 +295,52 @@ class SlowImagesTests(SynchronousTestCase):
         result = self.successResultOf(d)
         self.assertEqual(result, Found("S1", "2026-11-24-09-05-03"))
         self.assertEqual([p.name for p in (logdir / "S1" / result.folder).iterdir()], ["a.png"])
+
+    def test_given_up_images_are_recorded(self) -> None:
+        root = site()
+        root.children[b"img"].putChild(b"slow.png", Hang())
+        root.putChild(b"slow.html", Data(b"IRISH_CSE <img src=img/a.png><img src=img/slow.png>", "text/html"))
+        logdir = Path(tempfile.mkdtemp(prefix="herd-scanner-"))
+        self.addCleanup(shutil.rmtree, logdir)
+        clock = Clock()
+        clock.advance(WHEN)
+        http = StubTreq(root)
+        limits = FetchLimits(page_timeout=5, image_timeout=100, job_timeout=30)
+        d = PageScanner(http, clock, logdir, limits).scan(
+            CheckRequest("http://pages.test/slow.html", "IRISH_CSE", "S1")
+        )
+        http.flush()
+        clock.advance(30)
+        http.flush()
+        self.successResultOf(d)
+        [record] = read_scans(logdir)
+        self.assertEqual(record.result, "yes")
+        self.assertEqual([i.file for i in record.images], ["a.png"])
+        self.assertEqual(
+            [(f.url, f.reason) for f in record.failed_images],
+            [("http://pages.test/img/slow.png", "not saved within the job's 30 s")],
+        )
+        self.assertEqual(record.seconds, 30)
+
+    def test_cancelled_job_is_recorded(self) -> None:
+        root = site()
+        root.children[b"img"].putChild(b"slow.png", Hang())
+        root.putChild(b"slow.html", Data(b"IRISH_CSE <img src=img/a.png><img src=img/slow.png>", "text/html"))
+        logdir = Path(tempfile.mkdtemp(prefix="herd-scanner-"))
+        self.addCleanup(shutil.rmtree, logdir)
+        clock = Clock()
+        clock.advance(WHEN)
+        http = StubTreq(root)
+        d = PageScanner(http, clock, logdir, FetchLimits(image_timeout=100)).scan(
+            CheckRequest("http://pages.test/slow.html", "IRISH_CSE", "S1")
+        )
+        http.flush()
+        d.cancel()  # the orchestrator hung up
+        # the images given up, the scan still ends with its result (nobody reads it now)
+        self.assertEqual(self.successResultOf(d), Found("S1", "2026-11-24-09-05-03"))
+        [record] = read_scans(logdir)
+        self.assertEqual(record.result, "yes")
+        self.assertEqual([i.file for i in record.images], ["a.png"])
+        self.assertEqual(len(record.failed_images), 1)
+        self.assertTrue(record.failed_images[0].reason.startswith("cancelled"))
+        self.assertEqual(clock.getDelayedCalls(), [])

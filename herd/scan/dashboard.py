@@ -44,7 +44,8 @@ table{border-collapse:collapse;background:#fff}th,td{border:1px solid #ddd;paddi
 .state-unreachable{background:#d9822b}.state-dead{background:#c0392b}
 .hit{background:#fff;border:1px solid #ddd;margin:.4em 0;padding:.4em .6em}
 .hit .meta>span{margin-right:1.2em}.hit small,.muted{color:#888}.hit .site{font-weight:600}
-.result{border-radius:.8em;padding:.1em .6em;margin-right:.3em;background:#e4e4e4}.thumbs img{height:64px;margin:.3em .3em 0 0;border:1px solid #ccc}
+.result{border-radius:.8em;padding:.1em .6em;margin-right:.3em;background:#e4e4e4}
+.thumbs img{height:64px;margin:.3em .3em 0 0;border:1px solid #ccc}
 .empty{color:#888;font-style:italic}
 """
 
@@ -52,31 +53,23 @@ SCRIPT = r"""
 const $ = (s) => document.querySelector(s);
 let lastOk = null, hitNodes = new Map();
 function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
+  const e = document.createElement(tag); if (cls) e.className = cls;
   if (text !== undefined && text !== null) e.textContent = String(text);
   return e;
 }
 function iso(t) { return new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC"; }
 function ago(t, now) {
-  const s = Math.max(0, Math.round(now - t));
-  if (s < 60) return s + " s ago";
-  if (s < 3600) return Math.floor(s / 60) + " min ago";
-  if (s < 86400) return Math.floor(s / 3600) + " h ago";
-  return Math.floor(s / 86400) + " d ago";
+  const s = Math.max(0, Math.round(now - t)), f = (n, unit) => Math.floor(s / n) + unit + " ago";
+  return s < 60 ? s + " s ago" : s < 3600 ? f(60, " min") : s < 86400 ? f(3600, " h") : f(86400, " d");
 }
 function when(t, now, cls) {
-  const e = el("td", cls, t == null ? "never" : ago(t, now));
-  if (t != null) e.title = iso(t);
-  return e;
+  const e = el("td", cls, t == null ? "never" : ago(t, now)); if (t != null) e.title = iso(t); return e;
 }
 function fill(id, rows) { $(id + " tbody").replaceChildren(...rows); $(id + "-empty").hidden = rows.length > 0; }
 function hitNode(h) {
   const d = el("div", "hit"); d.dataset.jobId = h.job_id;
-  const m = el("div", "meta"), f = el("span", "fetched");
-  f.title = iso(h.fetched);
-  const u = el("a", "url", h.url || "(no URL)");
-  u.href = h.url; u.rel = "noopener noreferrer";
+  const m = el("div", "meta"), f = el("span", "fetched"); f.title = iso(h.fetched);
+  const u = el("a", "url", h.url || "(no URL)"); u.href = h.url; u.rel = "noopener noreferrer";
   if (!h.url || !["http:", "https:"].includes(u.protocol)) u.removeAttribute("href");
   const field = (label, value) => { const s = el("span"); s.append(el("small", "", label + " "), value); return s; };
   m.append(field("site", el("span", "site", h.site_id)), field("worker", el("span", "worker", h.worker_id)),
@@ -87,20 +80,17 @@ function hitNode(h) {
     const a = el("a"), i = el("img"); a.href = src; i.src = src; i.alt = src.split("/").pop();
     a.append(i); t.append(a);
   }
-  d.append(m, t);
-  return d;
+  d.append(m, t); return d;
 }
 function render(p) {
   const now = p.taken_at;
-  $("#queue-depth").textContent = p.queued;
-  $("#running").textContent = p.running;
+  $("#queue-depth").textContent = p.queued; $("#running").textContent = p.running;
   const kinds = Object.assign({yes: 0, no: 0, error: 0, dead: 0}, p.results);
   $("#results").replaceChildren(...Object.entries(kinds).map(([k, n]) => {
     const s = el("span", "result", k + ": " + n); s.dataset.kind = k; return s; }));
   fill("#workers", p.workers.map((w) => {
     const tr = el("tr"); tr.dataset.workerId = w.worker_id;
-    const st = el("td", "state"), b = el("span", "badge state-" + w.state, w.state);
-    st.append(b);
+    const st = el("td", "state"); st.append(el("span", "badge state-" + w.state, w.state));
     tr.append(el("td", "id", w.worker_id), el("td", "addr", w.host + ":" + w.port), st,
       when(w.last_sent, now, "last-sent"), when(w.last_result, now, "last-result"),
       when(w.last_heartbeat, now, "last-heartbeat"),
@@ -112,11 +102,8 @@ function render(p) {
     while (seen.has(key)) key += "+";
     const d = hitNodes.get(key) || hitNode(h);
     d.querySelector(".fetched").textContent = ago(h.fetched, now);
-    seen.set(key, d);
-    return d; });
-  hitNodes = seen;
-  $("#hits-list").replaceChildren(...hits);
-  $("#hits-empty").hidden = hits.length > 0;
+    seen.set(key, d); return d; });
+  hitNodes = seen; $("#hits-list").replaceChildren(...hits); $("#hits-empty").hidden = hits.length > 0;
   fill("#dead", p.dead.map((j) => {
     const tr = el("tr"); tr.dataset.jobId = j.job_id;
     tr.append(el("td", "job", j.job_id), el("td", "url", j.url), el("td", "ad", j.ad_id),
@@ -125,9 +112,8 @@ function render(p) {
     return tr; }));
 }
 function tick() {
-  const u = $("#updated");
-  if (lastOk === null) { u.textContent = "never"; return; }
-  u.textContent = lastOk.toISOString().slice(11, 19) + " UTC (" + ago(lastOk / 1000, Date.now() / 1000) + ")";
+  $("#updated").textContent = lastOk === null ? "never" :
+    lastOk.toISOString().slice(11, 19) + " UTC (" + ago(lastOk / 1000, Date.now() / 1000) + ")";
 }
 async function poll() {
   const abort = new AbortController(), timer = setTimeout(() => abort.abort(), 5000);
@@ -135,16 +121,14 @@ async function poll() {
     const r = await fetch("api/pool", {cache: "no-store", signal: abort.signal});
     if (!r.ok) throw new Error("HTTP " + r.status);
     render(await r.json());
-    lastOk = new Date();
-    document.body.classList.remove("down");
+    lastOk = new Date(); document.body.classList.remove("down");
   } catch (e) {
     document.body.classList.add("down");
     $("#error").textContent = "The orchestrator does not answer (" + (e.name === "AbortError" ?
       "no answer within 5 s" : e.message) + "); showing the last data received. Retrying every 2 s.";
   } finally { clearTimeout(timer); tick(); setTimeout(poll, 2000); }
 }
-setInterval(tick, 1000);
-poll();
+setInterval(tick, 1000); poll();
 """
 
 BODY = """<h1>herd scan pool</h1>
@@ -163,7 +147,7 @@ BODY = """<h1>herd scan pool</h1>
 
 
 def _sha256(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+    return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
 
 
 PAGE = (
@@ -192,6 +176,8 @@ def dashboard_resource(
 
 
 class _Leaf(Resource):
+    """A resource with no children: anything below it is 404."""
+
     isLeaf = True
 
     def render(self, request: Request) -> bytes:
@@ -206,15 +192,18 @@ class _Page(_Leaf):
 
     def getChild(self, path: bytes, request: Request) -> Resource:
         return self if path == b"" else NoResource()
+
     def render_GET(self, request: Request) -> bytes:
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"content-security-policy", PAGE_POLICY)
-        request.setHeader(b"referrer-policy", b"no-referrer")
-        request.setHeader(b"cache-control", b"no-cache")
+        for name, value in ((b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-security-policy", PAGE_POLICY),
+                            (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-cache")):
+            request.setHeader(name, value)
         return PAGE
 
 
 class _Pool(_Leaf):
+    """``/api/pool``: the snapshot as JSON, each hit with the URLs of its images."""
+
     def __init__(self, snapshot: Callable[[], PoolSnapshot], logs_root: Optional[Path]) -> None:
         super().__init__()
         self._snapshot, self._root = snapshot, logs_root
@@ -233,12 +222,14 @@ class _Pool(_Leaf):
         if self._root is None or not all(map(_safe_name, parts)):
             return []
         folder = _inside(self._root, os.path.join(*parts))
-        if folder is None or not os.path.isdir(folder):
+        try:
+            names = sorted(os.listdir(folder)) if folder else []
+        except OSError:
             return []
-        with os.scandir(folder) as entries:
-            names = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
         prefix = "/images/" + "/".join(quote(p, safe="") for p in parts) + "/"
-        return [prefix + quote(n, safe="") for n in names if _image_type(os.path.join(folder, n))]
+        # Links (de-duplicated images) count when they resolve inside logs_root.
+        return [prefix + quote(name, safe="") for name in names
+                if _image_type(_inside(self._root, os.path.join(*parts, name)) or "")]
 
 
 class _Images(Resource):
@@ -252,17 +243,17 @@ class _Images(Resource):
 
     def render_GET(self, request: Request) -> bytes:
         names = [p.decode("utf-8", "replace") for p in request.postpath]
-        path = None
+        path = kind = body = None
         if self._root is not None and len(names) == 4 and all(map(_safe_name, names)):
             path = _inside(self._root, os.path.join(*names))
-        kind = _image_type(path) if path else None
-        body = _read(path) if path and kind else None
+        if path is not None and (kind := _image_type(path)) is not None:
+            body = _read(path)
         if body is None or kind is None:
             return NoResource("No such image.").render(request)
-        request.setHeader(b"content-type", kind.encode())
-        request.setHeader(b"x-content-type-options", b"nosniff")
-        request.setHeader(b"content-security-policy", b"default-src 'none'; sandbox")
-        request.setHeader(b"cache-control", b"private, max-age=3600")
+        for name, value in ((b"content-type", kind.encode()), (b"x-content-type-options", b"nosniff"),
+                            (b"content-security-policy", b"default-src 'none'; sandbox"),
+                            (b"cache-control", b"private, max-age=3600")):
+            request.setHeader(name, value)
         return body
 
 
@@ -274,7 +265,6 @@ class _Metrics(_Leaf):
     def render_GET(self, request: Request) -> bytes:
         body, content_type = self._metrics.render()
         request.setHeader(b"content-type", content_type.encode())
-        request.setHeader(b"cache-control", b"no-store")
         return body
 
 
@@ -291,7 +281,7 @@ def _inside(root: Path, relative: str) -> Optional[str]:
 
 
 def _read(path: str) -> Optional[bytes]:
-    """The bytes of the regular file at ``path``, or None."""
+    """The bytes of the regular file at ``path`` (at most ``MAX_IMAGE_BYTES``), or None."""
     try:
         with open(path, "rb") as image:
             info = os.fstat(image.fileno())

@@ -28,7 +28,7 @@ import sys
 import time
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from attrs import define
 
@@ -48,6 +48,8 @@ _ISO = re.compile(
 )
 _RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+Warn = Callable[[str], None]
 
 
 class UsageProblem(Exception):
@@ -93,18 +95,11 @@ def parse_time(text: str, now: float) -> TimeBound:
             "or a relative time (-10m, -2h, -1d)"
         )
     year, month, day, hour, minute, second, fraction, zone = match.groups()
+    fields = (int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     try:
-        when = calendar.timegm(
-            time.struct_time(
-                (int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                 int(second or 0), 0, 0, 0)
-            )
-        )
-        if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31 and int(hour or 0) <= 23
-                and int(minute or 0) <= 59 and int(second or 0) <= 60):
-            raise ValueError
-        # calendar.timegm accepts 2026-02-31: check the date round-trips
-        if time.gmtime(when)[:3] != (int(year), int(month), int(day)):
+        when = calendar.timegm(fields)
+        # timegm takes 2026-02-31 and 25:00 for later dates and times: they must round-trip
+        if tuple(time.gmtime(when)[:6]) != fields:
             raise ValueError
     except (ValueError, OverflowError):
         raise UsageProblem(f"bad time {text!r}: no such date or time") from None
@@ -134,7 +129,7 @@ class Filters:
             return False
         if self.until is not None:
             end = self.until.start + self.until.span
-            if row.time >= end if self.until.span else row.time > end:
+            if (row.time >= end) if self.until.span else (row.time > end):
                 return False
         return (
             _matches(row.site, self.sites)
@@ -178,14 +173,9 @@ def worker_dirs(path: Path) -> list[Path]:
     """The workers' log directories that ``path`` is, or holds."""
     if not path.is_dir():
         raise UsageProblem(f"no such directory: {path}")
-    if _has_marker(path):
+    if _looks_like_worker(path):
         return [path]
-    children = [c for c in _subdirs(path) if _has_marker(c)]
-    if children:
-        return children
-    if _has_scan_folders(path):
-        return [path]
-    return [c for c in _subdirs(path) if _has_scan_folders(c)] or [path]
+    return [c for c in _subdirs(path) if _looks_like_worker(c)] or [path]
 
 
 def _worker_id(path: Path) -> str:
@@ -200,12 +190,12 @@ def _folder_time(name: str) -> Optional[float]:
     if not match:
         return None
     try:
-        return float(calendar.timegm(time.struct_time(tuple(map(int, match.groups()[:6])) + (0, 0, 0))))
+        return float(calendar.timegm(tuple(map(int, match.groups()[:6]))))
     except (ValueError, OverflowError):
         return None
 
 
-def read_worker(logdir: Path, warn: "Warn") -> list[Row]:
+def read_worker(logdir: Path, warn: Warn) -> list[Row]:
     """Every scan of one worker's log directory: from its scan log, and its older folders."""
     worker = _worker_id(logdir)
     rows: list[Row] = []
@@ -300,8 +290,6 @@ def _walk_folders(
         )
 
 
-Warn = "Callable[[str], None]"
-
 
 # -- output ------------------------------------------------------------------------------
 
@@ -347,7 +335,7 @@ def _table(rows: list[Row], everything: bool, cwd: Path) -> str:
     )
 
 
-def _summary(rows: list[Row], total: int, everything: bool, directories: int) -> str:
+def _summary(rows: list[Row], total: int, everything: bool) -> str:
     hits = [r for r in rows if r.result == "yes"]
     images = sum(r.images or 0 for r in hits)
     linked = sum(r.linked or 0 for r in hits)
@@ -361,8 +349,8 @@ def _summary(rows: list[Row], total: int, everything: bool, directories: int) ->
         head += f" (the newest {len(rows)} of {total})"
     workers = len({(r.worker, r.logdir) for r in rows})
     return (
-        f"{head} from {workers} worker(s) in {directories} log director{'y' if directories == 1 else 'ies'}; "
-        f"{images} image(s), {linked} linked; {human_bytes(saved)} saved by de-duplication\n"
+        f"{head} from {workers} worker(s); {images} image(s), {linked} linked; "
+        f"{human_bytes(saved)} saved by de-duplication\n"
     )
 
 
@@ -492,7 +480,7 @@ def main(argv: Optional[Sequence[str]] = None, now: Optional[float] = None) -> i
     elif args.format == "csv":
         output = _csv(rows, cwd)
     elif rows:
-        output = _table(rows, args.everything, cwd) + _summary(rows, total, args.everything, len(workers))
+        output = _table(rows, args.everything, cwd) + _summary(rows, total, args.everything)
     else:
         what = "scans" if args.everything else "hits"
         output = f"no {what} found in {len(workers)} worker log director{'y' if len(workers) == 1 else 'ies'}\n"

@@ -39,7 +39,8 @@ def make_pool(queued: int = 3) -> PoolSnapshot:
         running=1,
         hits=(HitView(7, "w-idle", "S1", "ad<b>", "http://example.test/a?x=1&y=<2>", NOW - 3, FOLDER),
               HitView(5, "w-busy", "S2", "AD2", "http://example.test/b", NOW - 60, FOLDER),
-              HitView(4, "../etc", "S1", "AD", "http://example.test/c", NOW - 90, FOLDER)),
+              HitView(4, "../etc", "S1", "AD", "http://example.test/c", NOW - 90, FOLDER),
+              HitView(3, "empty", "S3", "AD", "http://example.test/d", NOW - 99, FOLDER)),
         dead=(DeadJob(9, "http://example.test/dead", "AD9", "S9", 3, "no worker answered", NOW - 1),),
         results={"yes": 2, "no": 1, "error": 0, "dead": 1},
     )
@@ -60,7 +61,12 @@ def logs(tmp_path: Path) -> Path:
     (tmp_path / "outside.png").write_bytes(PNG)
     os.symlink(tmp_path / "outside.png", scan / "escape.png")
     os.symlink(tmp_path, root / "w-idle" / "S1" / "link")
-    (root / "w-busy" / "S2" / FOLDER).mkdir(parents=True)
+    os.mkfifo(scan / "pipe.png")  # must neither be listed nor block the reactor
+    busy = root / "w-busy" / "S2" / FOLDER
+    busy.mkdir(parents=True)
+    os.symlink(f"../../../w-idle/S1/{FOLDER}/banner.png", busy / "copy.png")  # de-duplicated
+    (busy / "anim.webp").write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(8))
+    (root / "empty" / "S3" / FOLDER).mkdir(parents=True)
     return root
 
 
@@ -108,12 +114,13 @@ def test_api_pool_is_the_snapshot_with_image_urls(logs: Path) -> None:
         "worker_id": "w-busy", "host": "127.0.0.1", "port": 54001, "state": "busy",
         "last_sent": NOW - 10, "last_result": NOW - 5, "last_heartbeat": NOW - 2,
         "running": 1, "capacity": 1, "jobs_done": 2}
-    first, second, third = data["hits"]
+    first, second, third, fourth = data["hits"]
     assert first["job_id"] == 7 and first["ad_id"] == "ad<b>" and first["folder"] == FOLDER
     prefix = f"/images/w-idle/S1/{FOLDER}/"
     assert first["images"] == [prefix + name for name in ("banner.png", "image-3", "photo.JPG")]
-    assert second["images"] == []  # the folder exists, empty
+    assert second["images"] == [f"/images/w-busy/S2/{FOLDER}/{name}" for name in ("anim.webp", "copy.png")]
     assert third["images"] == []  # a worker id that would leave logs_root
+    assert fourth["images"] == []  # the folder exists, empty
     assert data["dead"] == [{"job_id": 9, "url": "http://example.test/dead", "ad_id": "AD9",
                              "site_id": "S9", "attempts": 3, "reason": "no worker answered",
                              "failed_at": NOW - 1}]
@@ -122,7 +129,7 @@ def test_api_pool_is_the_snapshot_with_image_urls(logs: Path) -> None:
 def test_api_pool_without_logs_root_lists_no_image() -> None:
     dashboard, _ = make_dashboard(None)
     data = json.loads(dashboard.get("/api/pool")[2])
-    assert [h["images"] for h in data["hits"]] == [[], [], []]
+    assert [h["images"] for h in data["hits"]] == [[], [], [], []]
     assert dashboard.get(f"/images/w-idle/S1/{FOLDER}/banner.png")[0] == 404
 
 
@@ -138,10 +145,14 @@ def test_image_urls_are_percent_encoded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, kind, content", [
-    ("banner.png", "image/png", PNG), ("photo.JPG", "image/jpeg", JPEG), ("image-3", "image/png", PNG)])
+    (f"w-idle/S1/{FOLDER}/banner.png", "image/png", PNG),
+    (f"w-idle/S1/{FOLDER}/photo.JPG", "image/jpeg", JPEG),
+    (f"w-idle/S1/{FOLDER}/image-3", "image/png", PNG),
+    (f"w-busy/S2/{FOLDER}/copy.png", "image/png", PNG),  # a link inside logs_root
+])
 def test_images_are_served_byte_for_byte(logs: Path, name: str, kind: str, content: bytes) -> None:
     dashboard, _ = make_dashboard(logs)
-    code, headers, body = dashboard.get(f"/images/w-idle/S1/{FOLDER}/{name}")
+    code, headers, body = dashboard.get(f"/images/{name}")
     assert code == 200 and body == content
     assert headers["content-type"] == kind
     assert headers["x-content-type-options"] == "nosniff"
@@ -161,6 +172,7 @@ def test_images_are_served_byte_for_byte(logs: Path, name: str, kind: str, conte
     f"/images/w-idle/S1/{FOLDER}/notes.txt",  # not an image
     f"/images/w-idle/S1/{FOLDER}/evil.svg",  # could carry script: refused
     f"/images/w-idle/S1/{FOLDER}/missing.png",
+    f"/images/w-idle/S1/{FOLDER}/pipe.png",  # a FIFO
     f"/images/w-idle/S1/{FOLDER}/banner.png/more",
     "/images/w-idle/_worker.log",
     "/images/",

@@ -65,8 +65,8 @@ def api_pool(port: int) -> dict[str, Any]:
         return json.loads(answer.read())
 
 
-def check(orch_port: int, base: str, page: DemoPage, site_id: str = "") -> None:
-    line = f"CHECK {page.url(base)} {page.ad_id} {site_id or page.site_id}".encode()
+def check(orch_port: int, base: str, page: DemoPage, site_id: str = "", ad_id: str = "") -> None:
+    line = f"CHECK {page.url(base)} {ad_id or page.ad_id} {site_id or page.site_id}".encode()
     reply = ask(LOOPBACK, orch_port, line, 5.0)
     assert reply.startswith(b"200 OK"), reply
 
@@ -136,11 +136,14 @@ def test_dashboard_in_a_browser(browser: Any, group: ProcessGroup, tmp_path: Pat
     browser.save_screenshot(str(tmp_path / "dashboard.png"))
 
     group.stop("launch-workers")  # both workers gone: the next job dies, the one after waits
-    check(orch_port, base, found[0], "DEAD1")
+    markup = "<img/src=x/onerror=window.pwned=1>"  # a legal AdID: shown as text, never run
+    check(orch_port, base, found[0], "DEAD1", markup)
     dead = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#dead tbody tr[data-job-id]"))
     cells = {c.get_attribute("class"): c.text for c in dead[0].find_elements(By.TAG_NAME, "td")}
     assert (cells["site"], cells["ad"], cells["url"], cells["attempts"]) == (
-        "DEAD1", found[0].ad_id, found[0].url(base), "2")
+        "DEAD1", markup, found[0].url(base), "2")
+    assert browser.execute_script("return document.querySelectorAll('#dead img').length") == 0
+    assert browser.execute_script("return window.pwned") is None
     assert "no worker answered" in cells["reason"]
     check(orch_port, base, found[0], "WAIT1")
     wait.until(lambda b: b.find_element(By.ID, "queue-depth").text == "1")

@@ -97,7 +97,23 @@ def test_killed_orchestrator_restarts_and_finishes_every_acknowledged_job(group:
     assert done_once(db) == (100, 100) and len(set(ids)) == 100
     hits = ask(LOOPBACK, orch, b"HITS 5", 5)
     assert hits.startswith(b"200 HITS 5\n")
+    shown = subprocess.run([str(BIN / "job-status"), LOOPBACK, str(orch), str(ids[0])],
+                           capture_output=True, text=True, timeout=30)
+    assert re.fullmatch(r"1 done worker-\d+ YES R0 \S+\n", shown.stdout), shown
     print(f"{unfinished} jobs were unfinished at the kill; all done {recovery:.2f} s after the restart")
+
+
+def test_dead_letters_are_visible(group: ProcessGroup, tmp_path: Path) -> None:
+    orch = free_port(socket.SOCK_DGRAM)
+    start_orchestrator(group, orch, "--max-attempts", "1", "--connect-timeout", "1")
+    ask(LOOPBACK, orch, b"REGISTER 127.0.0.1 %d ghost" % free_port(), 5)  # nothing listens there
+    [job] = send_checks(orch, [b"CHECK http://127.0.0.1:9/x.html AD S1"])
+    wait_for(lambda: ask(LOOPBACK, orch, b"JOB %d" % job, 5).startswith(b"200 JOB %d dead" % job), 20,
+             "the job to be given up")
+    shown = subprocess.run([str(BIN / "dead-letters"), LOOPBACK, str(orch)], capture_output=True,
+                           text=True, timeout=30)
+    assert shown.stdout.startswith(f"job {job} S1 AD attempts 1 "), shown
+    assert "no worker answered after 1 attempts" in shown.stdout
 
 
 def test_ten_thousand_checks_and_status_throughout(group: ProcessGroup, tmp_path: Path) -> None:

@@ -32,21 +32,18 @@ MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
 
 CSS = """
 body{font:14px system-ui,sans-serif;margin:0 1.5em 2em;color:#222;background:#fafafa}
-h1{font-size:1.4em;margin:.6em 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}
-#summary{display:flex;gap:1.5em;flex-wrap:wrap;align-items:baseline}
-.big{font-size:1.6em;font-weight:600}#updated{color:#666}
-#error{display:none;background:#fde2e1;border:1px solid #c0392b;color:#8e1b10;padding:.5em 1em;
- margin:.5em 0;font-weight:600}body.down #error{display:block}body.down main{opacity:.55}
-table{border-collapse:collapse;background:#fff}th,td{border:1px solid #ddd;padding:.25em .6em;
- text-align:left;vertical-align:top}th{background:#eee}
-.badge{border-radius:.8em;padding:.1em .6em;color:#fff;font-size:.9em}
-.state-idle{background:#2e8b57}.state-busy{background:#1f6fb2}
+h1{font-size:1.4em;margin:.6em 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}.empty{color:#888}
+#summary{display:flex;gap:1.5em;flex-wrap:wrap;align-items:baseline}#updated{color:#666}
+.big{font-size:1.6em;font-weight:600}body.down #error{display:block}body.down main{opacity:.55}
+#error{display:none;background:#fde2e1;border:1px solid #c0392b;color:#8e1b10;padding:.5em 1em}
+table{border-collapse:collapse;background:#fff}th{background:#eee}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
+.badge,.result{border-radius:.8em;padding:.1em .6em;color:#fff;margin-right:.3em}
+.state-idle{background:#2e8b57}.state-busy{background:#1f6fb2}.result{background:#e4e4e4;color:#222}
 .state-unreachable{background:#d9822b}.state-dead{background:#c0392b}
-.hit{background:#fff;border:1px solid #ddd;margin:.4em 0;padding:.4em .6em}
-.hit .meta>span{margin-right:1.2em}.hit small,.muted{color:#888}.hit .site{font-weight:600}
-.result{border-radius:.8em;padding:.1em .6em;margin-right:.3em;background:#e4e4e4}
+.hit{background:#fff;border:1px solid #ddd;margin:.4em 0;padding:.4em .6em}.hit small{color:#888}
+.hit .meta>span{margin-right:1.2em}.hit .site{font-weight:600}
 .thumbs img{height:64px;margin:.3em .3em 0 0;border:1px solid #ccc}
-.empty{color:#888;font-style:italic}
 """
 
 SCRIPT = r"""
@@ -155,19 +152,16 @@ PAGE = (
     f'<meta name="viewport" content="width=device-width"><style>{CSS}</style></head>'
     f"<body>{BODY}<script>{SCRIPT}</script></body></html>\n"
 ).encode()
-PAGE_POLICY = (
-    f"default-src 'none'; script-src {_sha256(SCRIPT)}; style-src {_sha256(CSS)}; "
-    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
-).encode()
+PAGE_POLICY = (f"default-src 'none'; script-src {_sha256(SCRIPT)}; style-src {_sha256(CSS)}; "
+               "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+               "frame-ancestors 'none'").encode()
 
 
 def dashboard_resource(
     snapshot: Callable[[], PoolSnapshot], metrics: PoolMetrics, logs_root: Optional[Path]
 ) -> Resource:
     """The dashboard's resource tree, to serve with ``twisted.web.server.Site``."""
-    root = _Page()
-    api = NoResource()  # /api itself: 404
+    root, api = _Page(), NoResource()  # /api itself: 404
     api.putChild(b"pool", _Pool(snapshot, logs_root))
     root.putChild(b"api", api)
     root.putChild(b"images", _Images(logs_root))
@@ -280,13 +274,15 @@ def _inside(root: Path, relative: str) -> Optional[str]:
     return path if os.path.commonpath([base, path]) == base and path != base else None
 
 
-def _read(path: str) -> Optional[bytes]:
-    """The bytes of the regular file at ``path`` (at most ``MAX_IMAGE_BYTES``), or None."""
+def _read(path: str, limit: int = MAX_IMAGE_BYTES) -> Optional[bytes]:
+    """The first ``limit`` bytes of the regular file at ``path``; None if it is none or too big."""
+    if not os.path.isfile(path):  # before open(): a FIFO would block the reactor
+        return None
     try:
         with open(path, "rb") as image:
             info = os.fstat(image.fileno())
             if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_IMAGE_BYTES:
-                return image.read(MAX_IMAGE_BYTES)
+                return image.read(limit)
     except OSError:
         pass
     return None
@@ -294,16 +290,10 @@ def _read(path: str) -> Optional[bytes]:
 
 def _image_type(path: str) -> Optional[str]:
     """The content type of the raster image at ``path`` (extension, else magic), or None."""
-    if not os.path.isfile(path):  # before open(): a FIFO would block the reactor
-        return None
-    kind = RASTER.get(os.path.splitext(path)[1].lower())
-    if kind is not None:
-        return kind
-    try:
-        with open(path, "rb") as image:
-            head = image.read(16)
-    except OSError:
+    head = _read(path, 16)
+    if head is None:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
-    return next((t for magic, t in MAGIC if head.startswith(magic)), None)
+    kind = RASTER.get(os.path.splitext(path)[1].lower())
+    return kind or next((t for magic, t in MAGIC if head.startswith(magic)), None)

@@ -90,6 +90,16 @@ def test_dashboard_in_a_browser(browser: Any, group: ProcessGroup, tmp_path: Pat
     wait_for(lambda: sum(api_pool(dash_port)["results"].values()) >= len(scans), 60,
              "every CHECK to finish")
 
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{dash_port}/metrics", timeout=5) as answer:
+        metrics = answer.read().decode()
+    for sample in (f"herd_scan_checks_acked_total {len(scans)}.0", "herd_scan_queue_depth 0.0",
+                   f'herd_scan_jobs_finished_total{{result="yes"}} {len(found)}.0',
+                   'herd_scan_jobs_finished_total{result="no"} 1.0',
+                   f"herd_scan_dispatch_latency_seconds_count {len(scans)}.0"):
+        assert sample in metrics.splitlines(), (sample, metrics)
+    assert sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith("herd_scan_workers{")) == 2
+
     browser.get(f"http://{LOOPBACK}:{dash_port}/")
     wait = WebDriverWait(browser, 15, poll_frequency=0.2)
     rows = wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#workers tbody tr")) == 2

@@ -36,6 +36,9 @@ class Options(usage.Options):
         "register as WORKER_ID reachable at WORKER_HOST:PORT with the orchestrator at "
         "ORCH_HOST:ORCH_PORT (UDP)."
     )
+    optFlags = [
+        ["no-dedup", None, "Write every image, even one whose bytes were saved already."],
+    ]
     optParameters = [
         ["interface", "i", "", "Address to listen on (default: all)."],
         ["page-timeout", None, 15.0, "Seconds allowed to fetch a page.", positive_float],
@@ -96,7 +99,7 @@ def makeService(options: Options) -> IService:
         job_timeout=options["job-timeout"],
     )
     http = http_client(reactor, connect_timeout=options["page-timeout"])
-    scanner = PageScanner(http, reactor, options["logdir"], limits)
+    scanner = PageScanner(http, reactor, options["logdir"], limits, dedup=not options["no-dedup"])
     secret = options["secret"]
     tokens = Tokens(secret, reactor, options["token-window"]) if secret else None
     if tokens is None:

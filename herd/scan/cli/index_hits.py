@@ -447,8 +447,10 @@ def main(argv: Optional[Sequence[str]] = None, now: Optional[float] = None) -> i
             raise UsageProblem("--limit must be 0 (all) or more")
         since = parse_time(args.since, now) if args.since is not None else None
         until = parse_time(args.until, now) if args.until is not None else None
-        if since is not None and until is not None and since.start > until.start + until.span:
-            raise UsageProblem("--since is after --until")
+        if since is not None and until is not None:
+            end = until.start + until.span
+            if (since.start >= end) if until.span else (since.start > end):
+                raise UsageProblem("--since is after --until")
         workers: list[Path] = []
         seen: set[str] = set()
         for logdir in args.logdirs:

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -30,8 +31,6 @@ PNG_B = b"\x89PNG\r\n\x1a\n" + b"B" * 500
 
 
 def folder_of(when: float) -> str:
-    import time
-
     return time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(when))
 
 

@@ -34,12 +34,13 @@ def alive(pid: int) -> bool:
 class Launcher:
     """``bin/launch-workers`` with a pipe on stdin, its output (stderr too) gathered in lines."""
 
-    def __init__(self, orch_port: int, start: int, count: int, logs: Path, *options: str) -> None:
+    def __init__(self, orch_port: int, start: int, count: int, logs: Path, *options: str,
+                 stdin: int = subprocess.PIPE) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [str(BIN / "launch-workers"), LOOPBACK, str(orch_port), LOOPBACK, str(start), str(count),
              "--interface", LOOPBACK, "--logs", str(logs), "--wait", "20", *options],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -190,6 +191,84 @@ def test_dead_worker_reported_once_and_the_others_go_on(orch_port: int, tmp_path
         assert sum("exited with status" in line for line in launcher.lines) == 1
     finally:
         launcher.kill()
+
+
+@pytest.mark.e2e
+def test_without_a_terminal_end_of_input_does_not_stop_it(orch_port: int, tmp_path: Path) -> None:
+    """``< /dev/null`` and no flag: the old mode, which runs until a signal."""
+    start = free_port_run(1)
+    launcher = Launcher(orch_port, start, 1, tmp_path / "logs", stdin=subprocess.DEVNULL)
+    try:
+        launcher.expect(r"all 1 worker\(s\) registered; Ctrl-C stops them")
+        with pytest.raises(subprocess.TimeoutExpired):
+            launcher.process.wait(2)
+        assert "HELP" not in launcher.text()
+        launcher.process.send_signal(signal.SIGHUP)
+        assert launcher.process.wait(30) == 0
+        assert not any(alive(pid) for pid in launcher.pids().values())
+        launcher.expect(r"^SIGHUP: stopping the workers$")
+    finally:
+        launcher.kill()
+
+
+@pytest.mark.e2e
+def test_interactive_stops_at_end_of_input(orch_port: int, tmp_path: Path) -> None:
+    start = free_port_run(1)
+    launcher = Launcher(orch_port, start, 1, tmp_path / "logs", "--interactive", stdin=subprocess.DEVNULL)
+    try:
+        assert launcher.process.wait(30) == 0
+        launcher.expect(r"^end of input: stopping the workers$")
+        launcher.expect(rf"^stopped worker-{start}$")
+        assert not any(alive(pid) for pid in launcher.pids().values())
+    finally:
+        launcher.kill()
+
+
+@pytest.mark.e2e
+def test_busy_port(orch_port: int, tmp_path: Path) -> None:
+    """A worker that cannot listen: the old mode exits 1, the interactive one goes on."""
+    start = free_port_run(2)
+    with socket.socket() as busy:
+        busy.bind((LOOPBACK, start))
+        busy.listen()
+        launcher = Launcher(orch_port, start, 1, tmp_path / "old", "--no-input", stdin=subprocess.DEVNULL)
+        try:
+            assert launcher.process.wait(30) == 1
+            launcher.expect(rf"^error: worker-{start} exited while starting")
+            launcher.expect(r"Address already in use")
+        finally:
+            launcher.kill()
+        launcher = Launcher(orch_port, start, 1, tmp_path / "new", "--interactive")
+        try:
+            launcher.expect(rf"^error: worker-{start} exited while starting")
+            mark = launcher.send("ADD")  # the next free port above the busy one
+            launcher.expect(rf"^registered: worker-{start + 1}$", mark)
+            launcher.send("QUIT")
+            assert launcher.process.wait(30) == 0
+        finally:
+            launcher.kill()
+
+
+@pytest.mark.e2e
+def test_secret_and_concurrency_reach_the_workers(tmp_path: Path) -> None:
+    """With the orchestrator's secret in ``--secret-file``, ADDed workers register too."""
+    secret = tmp_path / "secret"
+    secret.write_text("a shared secret long enough for anyone 0123456789\n")
+    port = free_port(socket.SOCK_DGRAM)
+    with ProcessGroup(tmp_path / "processes") as group:
+        start_orchestrator(group, port, "--secret-file", str(secret))
+        start = free_port_run(2)
+        launcher = Launcher(port, start, 1, tmp_path / "logs", "--interactive",
+                            "--concurrency", "2", "--secret-file", str(secret))
+        try:
+            launcher.expect(r"all 1 worker\(s\) registered")
+            mark = launcher.send("ADD")
+            launcher.expect(rf"^registered: worker-{start + 1}$", mark)
+            assert registered(port) == {f"worker-{start}", f"worker-{start + 1}"}
+            launcher.send("QUIT")
+            assert launcher.process.wait(30) == 0
+        finally:
+            launcher.kill()
 
 
 def test_worker_options_go_before_the_arguments(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from typing import Callable, Optional
 from urllib.parse import quote
 
 from attrs import asdict
-from twisted.web.resource import NoResource, Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from herd.scan.metrics import PoolMetrics
@@ -161,7 +162,7 @@ def dashboard_resource(
     snapshot: Callable[[], PoolSnapshot], metrics: PoolMetrics, logs_root: Optional[Path]
 ) -> Resource:
     """The dashboard's resource tree, to serve with ``twisted.web.server.Site``."""
-    root, api = _Page(), NoResource()  # /api itself: 404
+    root, api = _Page(), notFound()  # /api itself: 404
     api.putChild(b"pool", _Pool(snapshot, logs_root))
     root.putChild(b"api", api)
     root.putChild(b"images", _Images(logs_root))
@@ -174,9 +175,9 @@ class _Leaf(Resource):
 
     isLeaf = True
 
-    def render(self, request: Request) -> bytes:
+    def render(self, request: Request) -> bytes | int:
         if request.postpath and request.postpath != [b""]:
-            return NoResource().render(request)
+            return notFound().render(request)
         request.setHeader(b"x-content-type-options", b"nosniff")
         return super().render(request)
 
@@ -185,7 +186,7 @@ class _Page(_Leaf):
     isLeaf = False
 
     def getChild(self, path: bytes, request: Request) -> Resource:
-        return self if path == b"" else NoResource()
+        return self if path == b"" else notFound()
 
     def render_GET(self, request: Request) -> bytes:
         for name, value in ((b"content-type", b"text/html; charset=utf-8"),
@@ -235,7 +236,7 @@ class _Images(Resource):
         super().__init__()
         self._root = logs_root
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: Request) -> bytes | int:
         names = [p.decode("utf-8", "replace") for p in request.postpath]
         path = kind = body = None
         if self._root is not None and len(names) == 4 and all(map(_safe_name, names)):
@@ -243,7 +244,7 @@ class _Images(Resource):
         if path is not None and (kind := _image_type(path)) is not None:
             body = _read(path)
         if body is None or kind is None:
-            return NoResource("No such image.").render(request)
+            return notFound("No Such Image").render(request)
         for name, value in ((b"content-type", kind.encode()), (b"x-content-type-options", b"nosniff"),
                             (b"content-security-policy", b"default-src 'none'; sandbox"),
                             (b"cache-control", b"private, max-age=3600")):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import selectors
+import select
 import signal
 import socket
 import subprocess
@@ -196,7 +196,9 @@ def launch(fleet: Fleet, ports: Sequence[int], done: str) -> bool:
         print(f"warning: not registered after {a.wait:g} s: {', '.join(sorted(missing))}; is the "
               f"orchestrator running at {a.orch_host}:{a.orch_port}? The workers keep trying.",
               file=sys.stderr, flush=True)
-    elif not dead:
+    if dead:
+        say(f"error: {', '.join(sorted(dead))} exited while starting (see above)")
+    elif not missing:
         say(done.format(n=len(ids), ids=", ".join(ids)))
     return not dead
 
@@ -257,22 +259,20 @@ def command(fleet: Fleet, line: str) -> bool:
 def interact(fleet: Fleet) -> str:
     """Read commands from stdin until QUIT or end of input, reporting dead workers; say which."""
     fd, pending = sys.stdin.fileno(), b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            fleet.reap()
-            if os.isatty(fd) and not _foreground():  # reading would stop a background job
-                time.sleep(0.5)
-                continue
-            if not selector.select(0.5):
-                continue
-            data = os.read(fd, 4096)  # not sys.stdin: its buffer would hide lines from select
-            *lines, pending = (pending + (data or b"\n")).split(b"\n")
-            for line in lines:
-                if not command(fleet, line.decode(errors="replace")):
-                    return "QUIT"
-            if not data:
-                return "end of input"
+    while True:
+        fleet.reap()
+        if os.isatty(fd) and not _foreground():  # reading would stop a background job
+            time.sleep(0.5)
+            continue
+        if not select.select([fd], [], [], 0.5)[0]:  # select(): epoll refuses files, /dev/null
+            continue
+        data = os.read(fd, 4096)  # not sys.stdin: its buffer would hide lines from select
+        *lines, pending = (pending + (data or b"\n")).split(b"\n")
+        for line in lines:
+            if not command(fleet, line.decode(errors="replace")):
+                return "QUIT"
+        if not data:
+            return "end of input"
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -337,18 +337,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             say(f"{interact(fleet)}: stopping the workers")
             return 0
         if not launch(fleet, ports, done):
-            raise RuntimeError("a worker exited while starting")
+            return 1
         while fleet.running():
             fleet.reap()
             time.sleep(0.5)
         fleet.reap()
+        print("error: every worker has exited", file=sys.stderr, flush=True)
         return 1
     except Stop as stop:
         print(f"{stop}: stopping the workers", flush=True)
         return 0
-    except RuntimeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)

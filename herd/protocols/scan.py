@@ -52,6 +52,10 @@ class ProtocolError(ValueError):
     """A message that cannot be accepted; ``str()`` is the reason given to the sender."""
 
 
+def _with_token(signed: bytes, token: Optional[str]) -> bytes:
+    return signed if token is None else signed + b" token=" + token.encode("ascii")
+
+
 @frozen
 class CheckRequest:
     """Scan ``url`` for ``ad_id`` and log the images under ``site_id``."""
@@ -67,8 +71,7 @@ class CheckRequest:
 
     def to_line(self) -> bytes:
         """The request as one newline-terminated line, as sent to a worker."""
-        token = b"" if self.token is None else b" token=" + self.token.encode("ascii")
-        return self.signed() + token + b"\n"
+        return _with_token(self.signed(), self.token) + b"\n"
 
 
 @frozen
@@ -85,8 +88,7 @@ class RegisterRequest:
         return f"REGISTER {self.host} {self.port} {self.worker_id} capacity={self.capacity}".encode("ascii")
 
     def to_line(self) -> bytes:
-        token = b"" if self.token is None else b" token=" + self.token.encode("ascii")
-        return self.signed() + token
+        return _with_token(self.signed(), self.token)
 
 
 @frozen
@@ -101,8 +103,7 @@ class HeartbeatRequest:
         return f"HEARTBEAT {self.worker_id} running={self.running}".encode("ascii")
 
     def to_line(self) -> bytes:
-        token = b"" if self.token is None else b" token=" + self.token.encode("ascii")
-        return self.signed() + token
+        return _with_token(self.signed(), self.token)
 
 
 @frozen

@@ -128,7 +128,8 @@ def bench_acks(n: int, window: int, keep: Path | None) -> dict:
         try:
             with ProcessGroup(Path(tmp)) as group:
                 port = free_port(socket.SOCK_DGRAM)
-                start_orchestrator(group, port)
+                # room for every CHECK sent here: past --max-queue they would get 503 BUSY
+                start_orchestrator(group, port, "--max-queue", "1000000")
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                     sock.connect((LOOPBACK, port))
                     request_reply(sock, min(200, n), 2.0, 30)  # warm-up, not reported

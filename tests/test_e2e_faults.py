@@ -179,3 +179,40 @@ def test_wrong_secret_is_refused_right_one_runs_jobs(group: ProcessGroup, tmp_pa
         assert sock.recv(1024) == b"403 ERROR token missing\n"
     assert subprocess.run([str(BIN / "check-hits"), LOOPBACK, str(orch)], capture_output=True,
                           text=True, timeout=30).stdout.startswith("good S1 IRISH_CSE")
+
+
+def test_random_datagrams_never_stop_the_live_orchestrator(group: ProcessGroup) -> None:
+    """2,000 random datagrams (bytes, and mangled valid requests): one reply each, no crash."""
+    import random
+
+    rng = random.Random(20261124)
+    orch = free_port(socket.SOCK_DGRAM)
+    start_orchestrator(group, orch)
+    nobody = free_port()  # registered workers point at a port where nothing listens
+    valid = [b"CHECK http://127.0.0.1:9/x.html AD S1", b"REGISTER 127.0.0.1 %d w1" % nobody,
+             b"HEARTBEAT w1 running=0", b"STATUS 1", b"HITS 3", b"JOB 1", b"DEAD 2"]
+
+    def mangled() -> bytes:
+        data = bytearray(rng.choice(valid))
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(data) + 1)
+            action = rng.random()
+            if action < 0.4:
+                data[position:position] = bytes([rng.randrange(256)])
+            elif action < 0.7 and position < len(data):
+                del data[position]
+            else:
+                data[position:position] = rng.choice([b" ", b"\r\n", b"=", b"token=", b"\x00", b"9" * 30])
+        return bytes(data)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.connect((LOOPBACK, orch))
+        for i in range(2000):
+            datagram = os.urandom(rng.randrange(0, 1600)) if i % 2 else mangled()
+            sock.send(datagram)
+            reply = sock.recv(4096)
+            assert len(reply) <= 1024 and reply.endswith(b"\n"), (datagram, reply)
+            assert reply[:4] in (b"200 ", b"400 ", b"403 ", b"404 ", b"503 "), (datagram, reply)
+    assert "Traceback" not in group.output("orchestrator")
+    assert ask(LOOPBACK, orch, b"STATUS", 5).startswith(b"200 STATUS")

@@ -505,7 +505,7 @@ class TestStatus:
         reply = format_status([w], 1, 4)
         assert reply == (
             b"200 STATUS page 1/1 workers 1 queued 4\n"
-            b"w1 10.0.0.7 54001 2026-11-24T09:05:03Z - busy 3\n"
+            b"w1 10.0.0.7 54001 2026-11-24T09:05:03Z - busy 3 0/1\n"
         )
         assert parse_status(reply) == StatusPage(1, 1, 1, 4, [w])
 
@@ -544,7 +544,7 @@ class TestStatus:
     def test_times_at_one_second_precision_and_none_as_dash(self):
         w = WorkerStatus("w", "h", 1, T0 + 0.999, None, "idle", 0)
         reply = format_status([w], 1, 0)
-        assert b" 2026-11-24T09:05:03Z - idle 0\n" in reply
+        assert b" 2026-11-24T09:05:03Z - idle 0 0/1\n" in reply
         (back,) = parse_status(reply).workers
         assert back.last_sent == T0 and back.last_result is None
 
@@ -656,3 +656,9 @@ class TestTimes:
     def test_bad_time(self, text):
         with pytest.raises(ProtocolError, match="bad time"):
             parse_time(text)
+
+
+def test_status_lines_without_running_still_parse():
+    """A seven-field worker line (the first version's) reads as 0 running of 1."""
+    page = parse_status(b"200 STATUS page 1/1 workers 1 queued 0\nw h 1 - - idle 0\n")
+    assert (page.workers[0].running, page.workers[0].capacity) == (0, 1)

@@ -7,7 +7,7 @@ Every reply is ASCII, ends with a newline and fits in ``MAX_REPLY`` bytes::
     200 YES <SiteID> <date-time>          (a worker's result: ad found, images saved)
     200 NO                                (a worker's result: ad not found)
     200 STATUS page <p>/<pages> workers <total> queued <jobs waiting>
-    <id> <host> <port> <last sent> <last result> <state> <jobs done>     (one per worker)
+    <id> <host> <port> <last sent> <last result> <state> <jobs done> <running>/<capacity>
     200 HITS <count>
     <worker id> <site id> <ad id> <fetch time> <folder>                   (newest first)
 
@@ -115,6 +115,8 @@ class WorkerStatus:
     last_result: Optional[float]
     state: str
     jobs_done: int
+    running: int = 0
+    capacity: int = 1
 
     def to_line(self) -> str:
         return " ".join(
@@ -126,6 +128,7 @@ class WorkerStatus:
                 format_time(self.last_result),
                 self.state,
                 str(self.jobs_done),
+                f"{self.running}/{self.capacity}",
             )
         )
 
@@ -178,10 +181,12 @@ def parse_status(data: bytes) -> StatusPage:
     workers = []
     for row in rows:
         f = row.split()
-        if len(f) != 7:
+        if len(f) not in (7, 8):
             raise ProtocolError(f"bad status line {row[:80]!r}")
+        running, _, capacity = (f[7] if len(f) == 8 else "0/1").partition("/")
         workers.append(
-            WorkerStatus(f[0], f[1], int(f[2]), parse_time(f[3]), parse_time(f[4]), f[5], int(f[6]))
+            WorkerStatus(f[0], f[1], int(f[2]), parse_time(f[3]), parse_time(f[4]), f[5], int(f[6]),
+                         int(running), int(capacity or 1))
         )
     return StatusPage(int(page), int(pages), int(fields[5]), int(fields[7]), workers)
 

@@ -85,9 +85,9 @@ class WorkerRecord:
     last_result: Optional[float] = None
     jobs_done: int = 0
 
-    def status(self) -> WorkerStatus:
+    def status(self, running: int) -> WorkerStatus:
         return WorkerStatus(self.worker_id, self.host, self.port, self.last_sent,
-                            self.last_result, self.state, self.jobs_done)
+                            self.last_result, self.state, self.jobs_done, running, self.capacity)
 
     def stored(self) -> StoredWorker:
         return StoredWorker(self.worker_id, self.host, self.port, self.capacity,
@@ -183,7 +183,8 @@ class Orchestrator(Service):
                 return format_ok()
             return self.heartbeat(request)
         if isinstance(request, StatusRequest):
-            statuses = [w.status() for w in self._workers_in_order()]
+            statuses = [w.status(len(self._inflight.get(w.worker_id, ())))
+                        for w in self._workers_in_order()]
             return format_status(statuses, request.page, self.queue.depth)
         if isinstance(request, HitsRequest):
             return format_hits(self.hits(request.count))

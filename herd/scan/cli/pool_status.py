@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 from herd.protocols.scan_replies import StatusPage, WorkerStatus, format_time, parse_status
 from herd.scan.cli.udp_client import ClientError, query
 
-COLUMNS = ("ID", "HOST", "PORT", "STATE", "LAST JOB SENT", "LAST RESULT", "JOBS DONE")
+COLUMNS = ("ID", "HOST", "PORT", "STATE", "RUNNING", "LAST JOB SENT", "LAST RESULT", "JOBS DONE")
 
 
 def fetch_status(host: str, port: int, timeout: float) -> tuple[StatusPage, list[WorkerStatus]]:
@@ -29,6 +29,7 @@ def table(workers: Sequence[WorkerStatus]) -> str:
             w.host,
             str(w.port),
             w.state,
+            f"{w.running}/{w.capacity}",
             format_time(w.last_sent),
             format_time(w.last_result),
             str(w.jobs_done),

@@ -48,6 +48,7 @@ def free_port_run(count: int, low: int = 54000, high: int = 54150) -> int:
     while start + count - 1 <= high:
         for port in range(start, start + count):
             with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as twistd listens
                 try:
                     sock.bind((LOOPBACK, port))
                 except OSError:

@@ -87,9 +87,12 @@ def start_orchestrator(group: ProcessGroup, port: int, *options: str) -> None:
     wait_for(answers, 20, "the orchestrator to answer STATUS")
 
 
-def start_workers(group: ProcessGroup, orch_port: int, count: int, logs: Path) -> list[int]:
-    """``bin/launch-workers`` for ``count`` workers; returns once all have registered."""
-    start = free_port_run(count)
+def start_workers(
+    group: ProcessGroup, orch_port: int, count: int, logs: Path, low: int = 54000
+) -> list[int]:
+    """``bin/launch-workers`` for ``count`` workers (ports from ``low`` up, the first free
+    run); returns once all have registered."""
+    start = free_port_run(count, low)
     group.start(
         "launch-workers",
         [str(BIN / "launch-workers"), LOOPBACK, str(orch_port), LOOPBACK, str(start), str(count),

@@ -20,7 +20,8 @@ from twisted.web.resource import Resource
 from twisted.web.static import Data
 
 from herd.protocols.scan import CheckRequest
-from herd.scan.cli.index_hits import main, parse_time
+from herd.scan.cli.index_hits import main
+from herd.scan.hitindex import parse_time
 from herd.scan.scanlog import ImageRecord, ScanLog, ScanRecord
 from herd.scan.scanner import FetchLimits, PageScanner
 

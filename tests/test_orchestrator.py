@@ -10,9 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from herd.protocols.scan import (
     CheckRequest,
     DeadRequest,
-    HeartbeatRequest,
     HitsRequest,
-    JobRequest,
     RegisterRequest,
     StatusRequest,
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import string
 
 from hypothesis import example, given, settings, strategies as st
 

@@ -229,6 +229,7 @@ def test_busy_port(orch_port: int, tmp_path: Path) -> None:
     """A worker that cannot listen: the old mode exits 1, the interactive one goes on."""
     start = free_port_run(2)
     with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port may be in TIME_WAIT
         busy.bind((LOOPBACK, start))
         busy.listen()
         launcher = Launcher(orch_port, start, 1, tmp_path / "old", "--no-input", stdin=subprocess.DEVNULL)

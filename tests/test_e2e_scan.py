@@ -152,7 +152,9 @@ def test_dead_worker_loses_no_job(pool: ScanPool, group: ProcessGroup) -> None:
         assert pool.ask(f"CHECK {page.url(pool.base_url)} {page.ad_id} {page.site_id}".encode()).startswith(b"200 OK")
     wait_for(lambda: jobs_done(pool) == 4, 60, "four results from the surviving worker")
     states = {w.worker_id: w.state for w in pool.status()}
-    assert states == {f"worker-{victim}": "unreachable", f"worker-{pool.worker_ports[1]}": "idle"}
+    # unreachable once a job failed on it; dead once it missed its heartbeats (10 s)
+    assert states[f"worker-{victim}"] in ("unreachable", "dead")
+    assert states[f"worker-{pool.worker_ports[1]}"] == "idle"
     for page in pages:
         check_on_disk(pool, page)
 

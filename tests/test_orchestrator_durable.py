@@ -160,3 +160,56 @@ class DurableTests(SynchronousTestCase):
         [dead] = orchestrator.snapshot().dead
         self.assertEqual((dead.job_id, dead.attempts), (1, 1))
         self.assertIn("after 1 attempts", dead.reason)
+
+
+class GroupCommitTests(SynchronousTestCase):
+    """Under group commit, a CHECK is acknowledged when its reactor turn's commit is done."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.workers = FakeWorkers()
+        self.orchestrator = Orchestrator(self.workers, self.clock, Store(":memory:"), group_commit=True)
+
+    def test_acks_wait_for_the_commit_of_the_turn(self) -> None:
+        acks = [self.orchestrator.handle(check(n)) for n in (1, 2, 3)]
+        for ack in acks:
+            self.assertNoResult(ack)
+        self.assertEqual(self.orchestrator.queue.depth, 0)
+        self.clock.advance(0)
+        self.assertEqual([self.successResultOf(a) for a in acks], [b"200 OK 1\n", b"200 OK 2\n", b"200 OK 3\n"])
+        self.assertEqual(self.orchestrator.queue.depth, 3)
+        self.assertEqual(self.orchestrator.store.job(3).state, "queued")
+
+    def test_a_failed_commit_acknowledges_nothing(self) -> None:
+        import sqlite3
+
+        store = self.orchestrator.store
+
+        def broken_commit() -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        store.commit = broken_commit  # type: ignore[method-assign]
+        ack = self.orchestrator.handle(check(1))
+        self.clock.advance(0)
+        self.assertEqual(self.successResultOf(ack), b"500 ERROR the job could not be stored\n")
+        self.assertEqual(len(self.flushLoggedErrors(sqlite3.OperationalError)), 1)
+        self.assertIsNone(store.job(1))
+        self.assertEqual(self.orchestrator.queue.depth, 0)
+
+    def test_the_queue_bound_counts_the_jobs_being_committed(self) -> None:
+        self.orchestrator.max_queue = 2
+        self.orchestrator.handle(check(1))
+        self.orchestrator.handle(check(2))
+        self.assertTrue(self.orchestrator.handle(check(3)).startswith(b"503 BUSY"))
+
+    def test_the_udp_protocol_replies_when_the_ack_is_ready(self) -> None:
+        from fakes import FakeDatagramTransport
+        from herd.scan.udp import OrchestratorProtocol
+
+        protocol = OrchestratorProtocol(self.orchestrator.handle)
+        protocol.transport = transport = FakeDatagramTransport()
+        protocol.datagramReceived(b"CHECK http://h/x.html AD S1", ("127.0.0.1", 4000))
+        protocol.datagramReceived(b"STATUS", ("127.0.0.1", 4001))
+        self.assertEqual([addr for _, addr in transport.written], [("127.0.0.1", 4001)])
+        self.clock.advance(0)
+        self.assertEqual(transport.written[-1], (b"200 OK 1\n", ("127.0.0.1", 4000)))

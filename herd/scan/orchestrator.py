@@ -13,7 +13,8 @@ running job is queued again.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import sqlite3
+from typing import Callable, Optional, Union
 
 from attrs import define, evolve
 from twisted.application.service import Service
@@ -120,6 +121,7 @@ class Orchestrator(Service):
         clients: AllowList = AllowList(),
         workers_allowed: AllowList = AllowList(),
         metrics: Optional[NoMetrics] = None,
+        group_commit: bool = False,
     ) -> None:
         self._check = check
         self._clock = clock
@@ -134,6 +136,8 @@ class Orchestrator(Service):
         self.queue: DispatchQueue[Job, str] = DispatchQueue(self._run)
         self.detector: FailureDetector[str] = FailureDetector(clock, heartbeat_timeout, self._silent)
         self._inflight: dict[str, set[Deferred[Result]]] = {}
+        self.group_commit = group_commit
+        self._batch: list[tuple[Job, Deferred[bytes]]] = []
 
     def startService(self) -> None:
         """Load the pool and queue again every job that was not finished."""
@@ -158,8 +162,9 @@ class Orchestrator(Service):
 
     # -- requests -----------------------------------------------------------------------
 
-    def handle(self, request: Request, sender: str = "127.0.0.1") -> bytes:
-        """Act on one parsed request from ``sender`` (an IP address); the reply datagram."""
+    def handle(self, request: Request, sender: str = "127.0.0.1") -> Union[bytes, "Deferred[bytes]"]:
+        """Act on one parsed request from ``sender`` (an IP address); the reply datagram
+        (a Deferred of it for a CHECK under group commit)."""
         if isinstance(request, CLIENT_REQUESTS):
             if not self.clients.allows(sender):
                 self.metrics.on_refused("denied")
@@ -198,18 +203,46 @@ class Orchestrator(Service):
             ])
         return format_error(f"unsupported request {type(request).__name__}")
 
-    def submit(self, request: CheckRequest) -> bytes:
-        """Store and queue a CHECK job; ``503 BUSY`` when the queue is full."""
-        if self.queue.depth >= self.max_queue:
+    def submit(self, request: CheckRequest) -> Union[bytes, "Deferred[bytes]"]:
+        """Store and queue a CHECK job; ``503 BUSY`` when the queue is full.
+
+        With ``group_commit``, the jobs received in one reactor turn are committed together
+        at the end of the turn, and each is acknowledged (the Deferred fires) only then.
+        """
+        if self.queue.depth + len(self._batch) >= self.max_queue:
             self.metrics.on_refused("busy")
             return format_error(f"queue full ({self.max_queue} jobs waiting), try again later", "503 BUSY")
         now = self._clock.seconds()
-        job = Job(self.store.add_job(request, now), request, now)
+        if not self.group_commit:
+            job = Job(self.store.add_job(request, now), request, now)
+            self._accept(job)
+            return format_ok(job.job_id)
+        if not self._batch:
+            self.store.begin()
+            self._clock.callLater(0, self._commit)
+        acknowledged: Deferred[bytes] = Deferred()
+        self._batch.append((Job(self.store.add_job(request, now), request, now), acknowledged))
+        return acknowledged
+
+    def _commit(self) -> None:
+        batch, self._batch = self._batch, []
+        try:
+            self.store.commit()
+        except sqlite3.Error:
+            self.log.failure("could not commit {count} job(s); none acknowledged", count=len(batch))
+            self.store.rollback()
+            for _, acknowledged in batch:
+                acknowledged.callback(format_error("the job could not be stored", "500 ERROR"))
+            return
+        for job, acknowledged in batch:
+            self._accept(job)
+            acknowledged.callback(format_ok(job.job_id))
+
+    def _accept(self, job: Job) -> None:
         self.metrics.on_acked()
         self.log.debug("queued job {job_id}: {url} {ad_id} {site_id}", job_id=job.job_id,
-                       url=request.url, ad_id=request.ad_id, site_id=request.site_id)
+                       url=job.request.url, ad_id=job.request.ad_id, site_id=job.request.site_id)
         self.queue.submit(job)
-        return format_ok(job.job_id)
 
     def register(self, request: RegisterRequest) -> None:
         """Add a worker, or refresh the one with the same identifier."""

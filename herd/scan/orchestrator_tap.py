@@ -80,7 +80,7 @@ def makeService(options: Options) -> IService:
         check, reactor, Store(options["db"]),
         max_attempts=options["max-attempts"], max_queue=options["max-queue"],
         heartbeat_timeout=options["heartbeat-timeout"], tokens=tokens,
-        clients=options["clients"], workers_allowed=options["workers"],
+        clients=options["clients"], workers_allowed=options["workers"], group_commit=True,
     )
     log.info("clients allowed: {clients}; workers allowed: {workers}; database {db}",
              clients=str(options["clients"]), workers=str(options["workers"]), db=options["db"])

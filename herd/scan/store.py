@@ -2,7 +2,8 @@
 
 One file (``--db``, WAL mode, ``synchronous=NORMAL``: a commit is on disk for the OS once
 it returns, so a killed orchestrator loses nothing it acknowledged; only a power cut can
-lose the last commits). Calls are short and made from the reactor thread.
+lose the last commits). Calls are short and made from the reactor thread. Each write
+commits at once, except between ``begin`` and ``commit`` (the orchestrator's group commit).
 
 A job moves ``queued`` → ``running`` → ``done`` (result ``yes``/``no``/``error``) or
 ``dead`` (given up: too many failed attempts). Moves are guarded by the current state,
@@ -89,6 +90,16 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def begin(self) -> None:
+        """Open a transaction: the writes until ``commit`` are made durable together."""
+        self._db.execute("BEGIN")
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._db.execute("ROLLBACK")
 
     def add_job(self, request: CheckRequest, now: float) -> int:
         """Store a new queued job; its id once it is committed."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Union
 
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from herd.protocols.scan import ProtocolError, Request, parse_request
 from herd.protocols.scan_replies import format_error
@@ -14,7 +16,8 @@ Address = tuple[str, int]
 
 
 class OrchestratorProtocol(DatagramProtocol):
-    """Parse each datagram, let ``handle(request, sender_ip)`` decide, reply to the sender.
+    """Parse each datagram, let ``handle(request, sender_ip)`` decide, reply to the sender
+    (at once, or when the Deferred ``handle`` may return fires).
 
     A malformed datagram is answered with ``400 ERROR <reason>``; an unexpected exception
     in ``handle`` is logged and answered with ``500 ERROR``; either way the protocol keeps
@@ -25,7 +28,7 @@ class OrchestratorProtocol(DatagramProtocol):
 
     def __init__(
         self,
-        handle: Callable[[Request, str], bytes],
+        handle: Callable[[Request, str], Union[bytes, "Deferred[bytes]"]],
         refused: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._handle = handle
@@ -41,15 +44,16 @@ class OrchestratorProtocol(DatagramProtocol):
                 peer=addr,
                 reason=str(error),
             )
-            reply = format_error(str(error))
             self._refused("malformed")
-        else:
-            try:
-                reply = self._handle(request, addr[0])
-            except Exception:
-                self.log.failure("handling {request} from {peer}", request=request, peer=addr)
-                reply = format_error("internal error, see the orchestrator's log", "500 ERROR")
-        self._reply(reply, addr)
+            self._reply(format_error(str(error)), addr)
+            return
+        answer = maybeDeferred(self._handle, request, addr[0])
+        answer.addErrback(self._crashed, request, addr)
+        answer.addCallback(self._reply, addr)
+
+    def _crashed(self, failure: Failure, request: Request, addr: Address) -> bytes:
+        self.log.failure("handling {request} from {peer}", failure, request=request, peer=addr)
+        return format_error("internal error, see the orchestrator's log", "500 ERROR")
 
     def _reply(self, reply: bytes, addr: Address) -> None:
         try:

@@ -1,7 +1,7 @@
 """``bin/replica-client --name C1``: send requests to the replicated counter.
 
 Options: ``--cluster FILE`` (default: the packaged one), ``--requests N`` (forever without
-it), ``--interval S`` between a reply and the next request, ``--timeout S`` per round,
+it; SIGINT or SIGTERM stops it after the request in flight), ``--interval S`` between a reply and the next request, ``--timeout S`` per round,
 ``--logs DIR`` (also write the printed messages to ``DIR/C1.log``), ``--history FILE``
 (one JSON line per operation). Exits 0 after N answered requests, 1 with
 ``all servers are dead``, 2 on a usage error.
@@ -10,6 +10,7 @@ it), ``--interval S`` between a reply and the next request, ``--timeout S`` per 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import IO, Optional, Sequence
@@ -78,6 +79,8 @@ async def run(reactor: object, args: argparse.Namespace) -> int:
               on_up=core.rm_up, on_down=lambda reason: core.rm_down(),
               initial_delay=0.1, max_delay=1.0)
     rm.startService()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: reactor.callFromThread(core.wind_down))
     core.start()
     try:
         return await done

@@ -100,6 +100,12 @@ class ClientCore:
     def start(self) -> None:
         self._next = self.clock.callLater(0, self._start_next)
 
+    def wind_down(self) -> None:
+        """Stop after the request in flight (at once between two requests)."""
+        self.requests = self.k
+        if self.current is None:
+            self._finish(0)
+
     def stop(self) -> None:
         for call in (self._timer, self._next):
             if call is not None and call.active():

@@ -51,7 +51,8 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return args
 
 
-async def run(reactor: object, args: argparse.Namespace) -> int:
+async def run(reactor: object, args: argparse.Namespace) -> None:
+    """Run the client until it is done; SystemExit with its exit code."""
     cluster = args.herd
     console = Console(reactor, args.logs / f"{args.name}.log" if args.logs else None, sys.stdout)
     history: Optional[IO[str]] = open(args.history, "a", encoding="utf-8") if args.history else None
@@ -79,17 +80,21 @@ async def run(reactor: object, args: argparse.Namespace) -> int:
               on_up=core.rm_up, on_down=lambda reason: core.rm_down(),
               initial_delay=0.1, max_delay=1.0)
     rm.startService()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: reactor.callFromThread(core.wind_down))
+
+    def graceful() -> None:  # after the reactor's own handlers, which stop it at once
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: reactor.callFromThread(core.wind_down))
+    reactor.callWhenRunning(graceful)
     core.start()
     try:
-        return await done
+        code = await done
     finally:
         for link in [rm, *links.values()]:
             await link.stopService()
         if history is not None:
             history.close()
         console.close()
+    raise SystemExit(code)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

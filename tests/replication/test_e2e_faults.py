@@ -4,6 +4,8 @@ recovery, three clients running throughout; every request answered exactly once.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,27 @@ from herd.replication.linearizability import check, read_history
 from herd.testing.replication import REPLICAS, ReplicationCluster
 
 CLIENTS = ("C1", "C2", "C3")
+BAD_INPUT = [
+    b"<garbage>\n",
+    b"<C9, S1, 1, hello_world1, request>\n",  # a client not in the cluster file
+    b"<S9, S1, 1, 99, -, checkpoint>\n",  # a replica not in the cluster file
+    b"<GFD, S1, add, membership>\n",  # a membership change from a stranger
+    b"<LFD9, GFD, hello>\n",
+    b"<" + b"x" * 100_000,  # 100 KB without a '>'
+]
+
+
+def _bad_input(port: int) -> None:
+    """Every kind of bad input on one port, each on its own connection, plus a half-open one."""
+    for data in BAD_INPUT:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            try:
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)  # half-open: we never read
+                sock.settimeout(5)
+                sock.recv(1024)
+            except OSError:
+                pass  # the peer dropped us, as it should
 
 
 def _progress(cluster: ReplicationCluster, more: int = 3, timeout: float = 30.0) -> None:
@@ -84,6 +107,21 @@ def test_active_faults_and_recoveries(tmp_path: Path) -> None:
         assert first is not None
         assert "[active] [primary]" in cluster.log(first)
         assert all("[active] [backup]" in cluster.log(r) for r in REPLICAS if r != first)
+        rm_lines = len(cluster.log("RM"))
+        for port in cluster.ports.values():
+            _bad_input(port)
+        for name in ("RM", "GFD", "LFD1", "LFD2", "LFD3"):
+            assert group.processes[name].poll() is None, name
+        for replica in REPLICAS:
+            os.kill(cluster.pid(replica), 0)  # still alive
+            assert cluster.state(replica) is None or cluster.state(replica) == 0
+        wait_for(lambda: sum("refused" in line for line in cluster.log("RM")) >= 6, 10,
+                 "the RM to refuse every bad input")
+        changes = [line for line in cluster.log("RM")[rm_lines:]
+                   if line.startswith(("Received <GFD", "RM: 0", "RM: 1", "RM: 2", "Sending"))]
+        assert changes == []
+        assert sum("refused" in line for line in cluster.log("GFD")) >= 6
+        assert sum("refused" in line for line in cluster.log("S1")) >= 6
         histories = [cluster.start_client(c) for c in CLIENTS]
         _progress(cluster)
         backup = next(r for r in REPLICAS if r != first)

@@ -19,6 +19,8 @@ The messages (names are ``[A-Za-z][A-Za-z0-9_]{0,31}``)::
     <S1, launch>                                relaunch replica S1 (RM->GFD->LFD)
     <S1, S2, 3, 8, C1:101:8;C2:7:6, checkpoint> checkpoint count, state, per-client
                                                 last request and its reply ("-": none)
+    <S1, S2, 3, 8, C1:101:8, recovery>          the same, sent on send_checkpoint: it makes
+                                                a recovering replica ready
     <S1, S2, C1, 101, 8, log>                   primary -> backup: C1's request 101 was
                                                 applied, the counter became 8
     <S2, S1, 8, ack>                            backup -> primary: log entry 8 is held
@@ -117,6 +119,7 @@ class Checkpoint:
     count: int
     state: int
     clients: tuple[tuple[str, int, int], ...]  # (client, last request, its reply), sorted
+    recovery: bool = False  # sent on the RM's send_checkpoint: makes a recovering replica ready
 
 
 @frozen
@@ -226,8 +229,9 @@ def parse(data: bytes) -> Message:
             return SendCheckpoint(_name(f[0]), _name(f[1]))
         if kind == "launch" and n == 2:
             return Launch(_name(f[0]))
-        if kind == "checkpoint" and n == 6:
-            return Checkpoint(_name(f[0]), _name(f[1]), _count(f[2]), _count(f[3]), _clients(f[4]))
+        if kind in ("checkpoint", "recovery") and n == 6:
+            return Checkpoint(_name(f[0]), _name(f[1]), _count(f[2]), _count(f[3]), _clients(f[4]),
+                              kind == "recovery")
         if kind == "log" and n == 6:
             return LogEntry(_name(f[0]), _name(f[1]), _name(f[2]), _count(f[3]), _count(f[4]))
         if kind == "ack" and n == 4:
@@ -266,7 +270,8 @@ def text(m: Message) -> str:
         fields = [m.server, "launch"]
     elif isinstance(m, Checkpoint):
         table = ";".join(f"{c}:{n}:{v}" for c, n, v in m.clients) or "-"
-        fields = [m.sender, m.receiver, m.count, m.state, table, "checkpoint"]
+        fields = [m.sender, m.receiver, m.count, m.state, table,
+                  "recovery" if m.recovery else "checkpoint"]
     elif isinstance(m, LogEntry):
         fields = [m.sender, m.receiver, m.client, m.num, m.value, "log"]
     elif isinstance(m, Ack):

@@ -17,18 +17,13 @@ from typing import Optional
 
 from herd.core.processes import BIN, ProcessGroup, free_port, twistd, wait_for
 from herd.replication.cluster import write_cluster
+from herd.replication.status import primary, printed, ready
 
 REPLICAS = ("S1", "S2", "S3")
 _STATE = re.compile(r"my_state_S\d+ = (\d+) after processing|\[\d+\] \[(\d+)\] S\d+ (?:sending|receives) checkpoint")
-_PRIMARY = re.compile(r"RM: (S\d+) is the (?:new )?primary")
 
 
-def lines(path: Path) -> list[str]:
-    """The printed messages of a log file, without their time stamps."""
-    if not path.exists():
-        return []
-    return [line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+lines = printed
 
 
 class ReplicationCluster:
@@ -66,19 +61,10 @@ class ReplicationCluster:
 
     def ready(self) -> set[str]:
         """Replicas the RM counts as ready now, from its log."""
-        ready: set[str] = set()
-        for line in self.log("RM"):
-            if m := re.fullmatch(r"Received <(S\d+), ready>", line):
-                ready.add(m.group(1))
-            elif m := re.fullmatch(r"Received <GFD, (S\d+), delete, membership>", line):
-                ready.discard(m.group(1))
-            elif m := re.fullmatch(r"RM: (S\d+) is the (?:new )?primary.*", line):
-                ready.add(m.group(1))
-        return ready
+        return ready(self.log("RM"))
 
     def primary(self) -> Optional[str]:
-        found = [m.group(1) for line in self.log("RM") if (m := _PRIMARY.match(line))]
-        return found[-1] if found else None
+        return primary(self.log("RM"))
 
     def pid(self, name: str) -> int:
         return int((self.logs / f"{name}.pid").read_text())

@@ -25,6 +25,7 @@ EXAMPLES = [
     (b"<S1, S2, 3, 8, C1:101:8;C2:7:6, checkpoint>",
      Checkpoint("S1", "S2", 3, 8, (("C1", 101, 8), ("C2", 7, 6)))),
     (b"<S1, S2, 1, 0, -, checkpoint>", Checkpoint("S1", "S2", 1, 0, ())),
+    (b"<S1, S2, 4, 9, C3:2:9, recovery>", Checkpoint("S1", "S2", 4, 9, (("C3", 2, 9),), True)),
     (b"<S1, S2, C1, 101, 8, log>", LogEntry("S1", "S2", "C1", 101, 8)),
     (b"<S2, S1, 8, ack>", Ack("S2", "S1", 8)),
     (b"<S1, S2, hello>", Hello("S1", "S2")),

@@ -115,7 +115,7 @@ def test_a_passive_backup_logs_entries_and_replays_them_when_promoted() -> None:
     replica, clock, console, lfd, links = make("S2", role="backup", ready=False)
     primary = FakeConn("S1")
     replica.received(primary, Hello("S1", "S2"))
-    replica.received(primary, Checkpoint("S1", "S2", 4, 10, (("C1", 9, 10),)))
+    replica.received(primary, Checkpoint("S1", "S2", 4, 10, (("C1", 9, 10),), recovery=True))
     assert replica.ready and "Server is ready" in console.texts()
     assert lfd.sent == [Ready("S2")]
     assert "[4] [10] S2 receives checkpoint from S1" in console.texts()
@@ -141,7 +141,7 @@ def test_a_recovering_replica_buffers_then_applies_only_what_follows_the_checkpo
     assert c1.sent == [] and c2.sent == [] and not replica.ready
     primary = FakeConn("S1")
     replica.received(primary, Hello("S1", "S3"))
-    replica.received(primary, Checkpoint("S1", "S3", 2, 20, (("C1", 4, 19), ("C2", 7, 18))))
+    replica.received(primary, Checkpoint("S1", "S3", 2, 20, (("C1", 4, 19), ("C2", 7, 18)), True))
     assert c1.sent == [Reply("C1", "S3", 4, 19)]  # already in the checkpoint
     assert c2.sent == []  # after it: waits for the primary's order
     replica.received(primary, LogEntry("S1", "S3", "C2", 8, 21))
@@ -149,11 +149,28 @@ def test_a_recovering_replica_buffers_then_applies_only_what_follows_the_checkpo
     assert "my_state_S3 = 21 after processing <C2, S3, 8, request>" in console.texts()
 
 
+def test_only_the_recovery_checkpoint_makes_a_replica_ready_even_before_its_role() -> None:
+    replica, clock, console, lfd, links = make("S2", role="", ready=False)
+    primary = FakeConn("S1")
+    replica.received(primary, Hello("S1", "S2"))
+    replica.received(primary, Checkpoint("S1", "S2", 1, 4, ()))  # a periodic one
+    replica.received(lfd, Role("S2", "passive", "backup", False))
+    assert not replica.ready and replica.my_state == 4
+    replica.received(primary, Checkpoint("S1", "S2", 2, 5, (), recovery=True))
+    assert replica.ready and lfd.take()[-1] == Ready("S2")
+    replica2, clock, console, lfd2, links = make("S3", role="", ready=False)
+    replica2.received(primary, Hello("S1", "S3"))
+    replica2.received(primary, Checkpoint("S1", "S3", 2, 5, (), recovery=True))
+    assert not replica2.ready  # no role yet
+    replica2.received(lfd2, Role("S3", "passive", "backup", False))  # arrives second
+    assert replica2.ready and lfd2.take()[-1] == Ready("S3")
+
+
 def test_an_active_backup_follows_the_primarys_order_whatever_the_arrival_order() -> None:
     replica, clock, console, lfd, links = make("S2", mode="active", role="backup", ready=False)
     primary = FakeConn("S1")
     replica.received(primary, Hello("S1", "S2"))
-    replica.received(primary, Checkpoint("S1", "S2", 1, 0, ()))
+    replica.received(primary, Checkpoint("S1", "S2", 1, 0, (), True))
     replica.received(primary, LogEntry("S1", "S2", "C2", 1, 1))  # before C2's own request
     c1 = request(replica, "C1", 1)
     assert c1.sent == []

@@ -59,6 +59,8 @@ class Replica:
         self.clients: dict[str, tuple[int, int]] = {}
         self.checkpoint_count = 0
         self.ready = False
+        self.has_state = False  # a checkpoint adopted (or ready with its own state)
+        self.recovered = False  # a recovery checkpoint adopted (the RM's send_checkpoint)
         self.mode: Optional[str] = None
         self.role: Optional[str] = None
         self.links: dict[str, object] = {}  # replica -> connection of my link to it (if up)
@@ -184,8 +186,13 @@ class Replica:
         was_primary = self.role == "primary"
         self.mode, self.role = m.mode, m.role
         self.console.say(f"[{m.mode}] [{m.role}]")
-        if m.ready and not self.ready:
-            self._become_ready()
+        if m.ready or self.recovered:  # the recovery checkpoint may come before the role
+            if not self.ready:
+                self._become_ready()
+            elif self.lfd_conn is not None:
+                self.lfd_conn.send(Ready(self.name))
+        else:
+            self.ready = False  # recover: ready only with the checkpoint the RM asked for
         if self.role == "primary" and not was_primary and self.ready:
             self._promote()
         elif self.role != "primary":
@@ -195,6 +202,7 @@ class Replica:
 
     def _become_ready(self) -> None:
         self.ready = True
+        self.has_state = True
         self.console.say("Server is ready")
         if self.lfd_conn is not None:
             self.lfd_conn.send(Ready(self.name))
@@ -246,9 +254,9 @@ class Replica:
 
     # -- checkpoints --------------------------------------------------------------------
 
-    def _make_checkpoint(self, to: str) -> Checkpoint:
+    def _make_checkpoint(self, to: str, recovery: bool = False) -> Checkpoint:
         table = tuple(sorted((c, n, v) for c, (n, v) in self.clients.items()))
-        return Checkpoint(self.name, to, self.checkpoint_count, self.my_state, table)
+        return Checkpoint(self.name, to, self.checkpoint_count, self.my_state, table, recovery)
 
     def checkpoint_all(self) -> None:
         """Send one checkpoint to every backup my links reach (the primary, periodically)."""
@@ -265,12 +273,12 @@ class Replica:
             self.to_checkpoint.add(target)
             return
         self.checkpoint_count += 1
-        self._send_checkpoint(target)
+        self._send_checkpoint(target, recovery=True)
 
-    def _send_checkpoint(self, target: str) -> None:
+    def _send_checkpoint(self, target: str, recovery: bool = False) -> None:
         self.console.say(f"[{self.checkpoint_count}] [{self.my_state}] "
                          f"{self.name} sending checkpoint to {target}")
-        self.links[target].send(self._make_checkpoint(target))
+        self.links[target].send(self._make_checkpoint(target, recovery))
         if self.role == "primary" and self.syncing is None:
             self.synced.add(target)
 
@@ -285,11 +293,13 @@ class Replica:
                     self._finish_sync()
             return
         self._adopt(m)
-        if not self.ready:
+        self.recovered = self.recovered or m.recovery
+        if not self.ready and self.role is not None and self.recovered:
             self._become_ready()
             self._drain()
 
     def _adopt(self, m: Checkpoint) -> None:
+        self.has_state = True
         self.my_state = m.state
         self.clients = {c: (n, v) for c, n, v in m.clients}
         self.checkpoint_count = max(self.checkpoint_count, m.count)
@@ -370,7 +380,7 @@ class Replica:
                 self._acked(other, backup)
 
     def _log_entry(self, conn, m: LogEntry) -> None:  # noqa: ANN001
-        if not self.ready:
+        if not self.has_state:
             self.refused(conn, f"{text(m)} before any checkpoint")
             return
         if self.mode == "passive":

@@ -30,7 +30,7 @@ class ReplicationCluster:
     """RM, GFD and LFD1-LFD3 (with S1-S3) as real processes."""
 
     def __init__(self, group: ProcessGroup, workdir: Path, mode: str, heartbeat: float = 0.2,
-                 checkpoint: float = 0.5) -> None:
+                 checkpoint: float = 0.5, replicas: tuple[str, ...] = REPLICAS) -> None:
         self.group = group
         self.workdir = Path(workdir)
         self.mode = mode
@@ -39,8 +39,9 @@ class ReplicationCluster:
         self.logs = self.workdir / "logs"
         (self.logs / "twistd").mkdir(parents=True, exist_ok=True)
         self.cluster = self.workdir / "cluster.json"
-        self.ports = {name: free_port() for name in ("rm", "gfd", *REPLICAS)}
-        write_cluster(self.cluster, self.ports)
+        self.replicas = replicas
+        self.ports = {name: free_port() for name in ("rm", "gfd", *replicas)}
+        write_cluster(self.cluster, self.ports, replicas=replicas)
 
     def _twistd(self, name: str, *args: str) -> None:
         self.group.start(name, [*twistd(sys.executable), "-n", "--pidfile=",
@@ -51,10 +52,11 @@ class ReplicationCluster:
         """Start everything; return once every replica is ready."""
         self._twistd("RM", "rm", "--mode", self.mode)
         self._twistd("GFD", "gfd", "--heartbeat-freq", str(self.heartbeat))
-        for i, _ in enumerate(REPLICAS, 1):
-            self._twistd(f"LFD{i}", "lfd", "--name", f"LFD{i}", "--heartbeat-freq",
+        for replica in self.replicas:
+            lfd = "LFD" + replica[1:]
+            self._twistd(lfd, "lfd", "--name", lfd, "--heartbeat-freq",
                          str(self.heartbeat), "--checkpoint-freq", str(self.checkpoint))
-        wait_for(lambda: len(self.ready()) == len(REPLICAS), timeout, "every replica to be ready")
+        wait_for(lambda: self.ready() >= set(self.replicas), timeout, "every replica to be ready")
 
     def log(self, name: str) -> list[str]:
         return lines(self.logs / f"{name}.log")
@@ -90,11 +92,12 @@ class ReplicationCluster:
         return value
 
     def start_client(self, name: str, requests: Optional[int] = None, interval: float = 0.05,
-                     timeout: float = 1.0) -> Path:
+                     timeout: float = 1.0, logs: bool = True) -> Path:
         history = self.workdir / f"{name}.history"
         args = [str(BIN / "replica-client"), "--name", name, "--cluster", str(self.cluster),
-                "--interval", str(interval), "--timeout", str(timeout), "--logs", str(self.logs),
-                "--history", str(history)]
+                "--interval", str(interval), "--timeout", str(timeout), "--history", str(history)]
+        if logs:
+            args += ["--logs", str(self.logs)]
         if requests is not None:
             args += ["--requests", str(requests)]
         self.group.start(name, args)

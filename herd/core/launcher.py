@@ -178,6 +178,12 @@ class Launcher(MultiService):
         self._start(child)
         return child
 
+    def forget(self, name: str) -> None:
+        """Drop ``name`` from ``children`` if it is over (a running child is kept)."""
+        child = self.children.get(name)
+        if child is not None and child.over:
+            del self.children[name]
+
     def _start(self, child: Child) -> None:
         child.output.parent.mkdir(parents=True, exist_ok=True)
         argv = child.argv
@@ -251,6 +257,21 @@ class Launcher(MultiService):
         return stopped
 
 
+def first_to_end(children: Sequence[Child]) -> defer.Deferred[Child]:
+    """Fires with the first of ``children`` to be over (cancelling it leaves them alone)."""
+    waiters = [child.ended for child in children]
+
+    def cancel(_: defer.Deferred[Child]) -> None:
+        for waiter in waiters:
+            waiter.cancel()
+
+    first: defer.Deferred[Child] = defer.Deferred(cancel)
+    for child, waiter in zip(children, waiters):
+        waiter.addCallbacks(lambda _, child=child: None if first.called else first.callback(child),
+                            lambda f: f.trap(defer.CancelledError))
+    return first
+
+
 Main = Callable[[Any, Launcher], Union[Awaitable[int], "defer.Deferred[int]", int]]
 OnSignal = Callable[[str], Union[int, "defer.Deferred[int]", None]]
 
@@ -282,8 +303,8 @@ def run_launcher(main: Main, logs: Path, on_signal: Optional[OnSignal] = None,
         stopping.addBoth(lambda _: reactor.stop())
 
     def failed(failure: Failure) -> None:
-        if state.get("signalled") and failure.check(defer.CancelledError):
-            return
+        if state.get("signalled"):
+            return  # main was cancelled (a CancelledError, perhaps wrapped): the signal decides
         if state["code"] is None:
             log.failure("the launcher failed", failure)
             print(f"error: {failure.getErrorMessage()}", file=sys.stderr, flush=True)

@@ -8,7 +8,7 @@ on free loopback ports (``herd.testing.replication``), figures noisy on a shared
    the figure is the time from the kill to the first reply from the new primary, for
    heartbeat periods 0.1, 0.5 and 1 s, and its ratio to the heartbeat period (the target
    is under 2 periods plus a round trip: the LFD's deadline is 2 periods, checked every
-   quarter period).
+   tenth of a period).
 2. Throughput: requests per second with 3 clients sending back to back, in each mode with
    3 replicas; the anchor is the same load on a single replica (no backups: no log entry
    round trip), so the ratio is the cost of replication and of exactly-once.

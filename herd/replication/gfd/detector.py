@@ -37,7 +37,7 @@ class GlobalDetector:
         self.counts: dict[str, int] = {}
         self.rm_conn: Optional[object] = None
         self.detector: FailureDetector[str] = FailureDetector(
-            clock, 2 * heartbeat_freq, self._died, interval=heartbeat_freq / 4)
+            clock, 2 * heartbeat_freq, self._died, interval=heartbeat_freq / 10)
         self._beat = LoopingCall(self.heartbeat)
         self._beat.clock = clock
 

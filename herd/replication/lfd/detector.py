@@ -41,7 +41,7 @@ class LocalDetector:
         self.replica_conn: Optional[object] = None
         self.gfd_conn: Optional[object] = None
         self.detector: FailureDetector[str] = FailureDetector(
-            clock, 2 * heartbeat_freq, self._died, interval=heartbeat_freq / 4)
+            clock, 2 * heartbeat_freq, self._died, interval=heartbeat_freq / 10)
         self._beat = LoopingCall(self.heartbeat)
         self._beat.clock = clock
 

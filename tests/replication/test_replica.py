@@ -211,3 +211,14 @@ def test_strangers_and_misdirected_messages_change_nothing() -> None:
     assert c9.sent == [] and stranger.sent == []
     assert (replica.my_state, dict(replica.clients), replica.role) == before
     assert sum("refused" in line for line in console.texts()) == 5
+
+
+def test_a_passive_backup_holds_a_request_that_beats_its_promotion() -> None:
+    replica, clock, console, lfd, links = make("S2", role="backup", ready=False)
+    primary = FakeConn("S1")
+    replica.received(primary, Hello("S1", "S2"))
+    replica.received(primary, Checkpoint("S1", "S2", 1, 3, (("C1", 2, 3),), recovery=True))
+    c1 = request(replica, "C1", 3)  # the client heard of the failover first
+    assert c1.sent == [] and replica.my_state == 3
+    replica.received(lfd, Role("S2", "passive", "primary", True))
+    assert c1.sent == [Reply("C1", "S2", 3, 4)]

@@ -69,7 +69,7 @@ class Replica:
         self.client_conns: dict[str, object] = {}
         self.lfd_conn: Optional[object] = None
         self.buffer: list[Request] = []
-        self.pending: dict[str, Request] = {}  # active backup: requests awaiting their order
+        self.pending: dict[str, Request] = {}  # a backup's requests not ordered yet
         self.backlog: list[LogEntry] = []  # passive backup: entries since the last checkpoint
         self.waiting: dict[int, _Waiting] = {}
         self.syncing: Optional[set[str]] = None
@@ -214,6 +214,9 @@ class Replica:
             self.backlog = []
             self.checkpoint_all()
             self._start_checkpoints()
+            pending, self.pending = list(self.pending.values()), {}
+            for request in pending:
+                self._handle(request)
         else:
             self.syncing = set(self.links)
             for peer in sorted(self.syncing):
@@ -307,7 +310,8 @@ class Replica:
         for client, request in list(self.pending.items()):
             if request.num <= self.clients.get(client, (0, 0))[0]:
                 del self.pending[client]
-                self._handle(request)
+                if self.mode == "active":
+                    self._handle(request)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -326,6 +330,12 @@ class Replica:
             self._handle(request)
 
     def _handle(self, m: Request) -> None:
+        if self.mode == "passive" and self.role != "primary":
+            # A client told of a failover may reach the new primary before the RM does.
+            self.console.say(f"{self.name} is a passive backup: {m.brief()} held "
+                             f"in case it is promoted")
+            self.pending[m.client] = m
+            return
         last = self.clients.get(m.client)
         if last is not None and m.num <= last[0]:
             if m.num < last[0]:
@@ -338,10 +348,8 @@ class Replica:
             return
         if self.role == "primary":
             self._order(m)
-        elif self.mode == "active":
-            self.pending[m.client] = m
         else:
-            self.console.say(f"{self.name} is a passive backup: {m.brief()} not processed")
+            self.pending[m.client] = m
 
     def _apply(self, client: str, num: int) -> int:
         brief = f"<{client}, {self.name}, {num}, request>"

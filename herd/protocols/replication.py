@@ -53,6 +53,8 @@ class BadMessage(ValueError):
 
 @frozen
 class Request:
+    """A client's request; ``text`` is the seed's status string."""
+
     client: str
     server: str
     num: int
@@ -65,6 +67,8 @@ class Request:
 
 @frozen
 class Reply:
+    """A replica's reply: ``value`` is the counter after the request."""
+
     client: str
     server: str
     num: int
@@ -76,6 +80,8 @@ class Reply:
 
 @frozen
 class Heartbeat:
+    """A heartbeat, or its echo (sender and receiver swapped, same count)."""
+
     sender: str
     receiver: str
     count: int
@@ -83,6 +89,8 @@ class Heartbeat:
 
 @frozen
 class Membership:
+    """A replica added to or deleted from the membership (``add``/``delete``)."""
+
     sender: str
     server: str
     action: str  # "add" or "delete"
@@ -90,11 +98,15 @@ class Membership:
 
 @frozen
 class Ready:
+    """A replica became ready."""
+
     server: str
 
 
 @frozen
 class Role:
+    """The RM's role for a replica; ``ready`` False: recover from a checkpoint first."""
+
     server: str
     mode: str
     role: str
@@ -103,17 +115,23 @@ class Role:
 
 @frozen
 class SendCheckpoint:
+    """The RM (or a new active primary) asks ``source`` to checkpoint ``target``."""
+
     source: str
     target: str
 
 
 @frozen
 class Launch:
+    """Relaunch this replica."""
+
     server: str
 
 
 @frozen
 class Checkpoint:
+    """A replica's state: count, counter, and each client's last request and reply."""
+
     sender: str
     receiver: str
     count: int
@@ -124,6 +142,8 @@ class Checkpoint:
 
 @frozen
 class LogEntry:
+    """The primary applied ``client``'s request ``num``; the counter became ``value``."""
+
     sender: str
     receiver: str
     client: str
@@ -133,6 +153,8 @@ class LogEntry:
 
 @frozen
 class Ack:
+    """A backup holds the log entry that made the counter ``value``."""
+
     sender: str
     receiver: str
     value: int
@@ -140,17 +162,23 @@ class Ack:
 
 @frozen
 class Hello:
+    """Who opened this connection, and to whom."""
+
     sender: str
     receiver: str
 
 
 @frozen
 class ClientHello:
+    """A client asks the RM for its servers."""
+
     client: str
 
 
 @frozen
 class Assignment:
+    """The RM's answer to a client: the mode and the servers to send to."""
+
     client: str
     mode: str
     servers: tuple[str, ...]

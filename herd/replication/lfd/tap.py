@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Optional
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.python import usage
 
+from herd.core.launcher import Launcher, twistd_command
 from herd.core.links import Link
 from herd.replication.connection import MessageConnection
 from herd.replication.console import stdout_console
-from herd.replication.lfd.child import TWISTD, Child
 from herd.replication.lfd.detector import LocalDetector
 from herd.replication.options import ClusterOptions, ConsoleService, positive_float
 
@@ -49,18 +51,43 @@ class Options(ClusterOptions):
                                    f"not {self._server}, in the cluster file")
 
 
+class ReplicaProcess:
+    """The LFD's replica, one process at a time, through herd's launcher.
+
+    ``start`` launches it, or kills the running one first (the RM declared it dead, so it
+    hangs) and launches the new one once the old is gone. Its pid goes to its pid file at
+    every launch. The launcher's trampoline makes the replica die with its LFD.
+    """
+
+    def __init__(self, launcher: Launcher, name: str, argv: list[str], output: Path,
+                 pidfile: Optional[Path]) -> None:
+        self.launcher, self.name, self.argv = launcher, name, argv
+        self.output, self.pidfile = output, pidfile
+
+    def start(self) -> None:
+        child = self.launcher.children.get(self.name)
+        if child is not None and child.running:
+            self.launcher.stop(self.name, grace=0).addCallback(lambda _: self._spawn())
+        else:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        child = self.launcher.spawn(self.name, self.argv, output=self.output)
+        if self.pidfile is not None:
+            self.pidfile.write_text(f"{child.pid}\n")
+
+
 class _Run(Service):
-    def __init__(self, lfd: LocalDetector, child: Child) -> None:
-        self.lfd, self.child = lfd, child
+    def __init__(self, lfd: LocalDetector) -> None:
+        self.lfd = lfd
 
     def startService(self) -> None:
         super().startService()
         self.lfd.start()
 
-    def stopService(self):  # type: ignore[no-untyped-def]
+    def stopService(self) -> None:
         super().stopService()
         self.lfd.stop()
-        return self.child.stop()
 
 
 def replica_argv(options: Options, replica: str) -> list[str]:
@@ -69,7 +96,7 @@ def replica_argv(options: Options, replica: str) -> list[str]:
     twistd_log = str(Path(logs) / "twistd" / f"{replica}.log") if logs else "-"
     if logs:
         (Path(logs) / "twistd").mkdir(parents=True, exist_ok=True)
-    argv = [*TWISTD, "-n", "--pidfile=", f"--logfile={twistd_log}", "replica",
+    argv = [*twistd_command(), "-n", "--pidfile=", f"--logfile={twistd_log}", "replica",
             "--name", replica, "--cluster", str(Path(options["cluster"]).resolve()),
             "--checkpoint-freq", str(options["checkpoint-freq"]),
             "--ack-timeout", str(options["ack-timeout"])]
@@ -85,14 +112,19 @@ def makeService(options: Options) -> IService:
     name, cluster = options["name"], options["herd"]
     replica = cluster.lfds[name]
     console = stdout_console(reactor, options.console_path(name))
-    pidfile = Path(options["logs"]) / f"{replica}.pid" if options["logs"] else None
-    child = Child(reactor, replica_argv(options, replica), pidfile,
-                  on_exit=lambda why: lfd.exited(why))
+    logs = Path(options["logs"]) if options["logs"] else None
+    launcher = Launcher(reactor, logs / "twistd" if logs else Path("."),
+                        on_exit=lambda child, status: lfd.exited(f"exit status {status}"))
+    process = ReplicaProcess(
+        launcher, replica, replica_argv(options, replica),
+        logs / "twistd" / f"{replica}.out" if logs else Path(os.devnull),
+        logs / f"{replica}.pid" if logs else None)
     lfd = LocalDetector(name, cluster, reactor, console, options["heartbeat-freq"],
-                        launch=None if options["no-launch"] else child.start)
+                        launch=None if options["no-launch"] else process.start)
     top = MultiService()
     ConsoleService(console).setServiceParent(top)
-    _Run(lfd, child).setServiceParent(top)
+    launcher.setServiceParent(top)
+    _Run(lfd).setServiceParent(top)
     where = cluster.replicas[replica]
     retry = min(options["heartbeat-freq"], 1.0)
     Link(reactor, replica, where.host, where.port,

@@ -40,7 +40,7 @@ def test_cluster_up_runs_a_cluster_that_clients_use_and_stops_it_whole(tmp_path:
                         "cluster-up to report the cluster up")
         assert re.search(r"cluster up \(active\): primary S\d; backups S\d, S\d", line)
         result = subprocess.run([str(BIN / "replica-client"), "--name", "C1", "--cluster",
-                                 str(cluster), "--requests", "5", "--interval", "0",
+                                 str(cluster), "--requests", "5", "--interval", "0.1",
                                  "--logs", str(logs)], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
         printed = result.stdout.splitlines()

@@ -26,18 +26,11 @@ from twisted.logger import Logger
 
 from herd.replication.cluster import Cluster
 from herd.replication.console import Console
+from herd.replication.replica.acks import HeldReplies
 from herd.protocols.replication import (
     Ack, Checkpoint, Heartbeat, Hello, LogEntry, Message, Reply, Request, Role, SendCheckpoint,
     Ready, text,
 )
-
-
-class _Waiting:
-    """A reply held until every synced backup has acknowledged its log entry."""
-
-    def __init__(self, client: str, num: int, value: int, backups: set[str]) -> None:
-        self.client, self.num, self.value, self.backups = client, num, value, backups
-        self.timer: Optional[IDelayedCall] = None
 
 
 class Replica:
@@ -71,7 +64,7 @@ class Replica:
         self.buffer: list[Request] = []
         self.pending: dict[str, Request] = {}  # a backup's requests not ordered yet
         self.backlog: list[LogEntry] = []  # passive backup: entries since the last checkpoint
-        self.waiting: dict[int, _Waiting] = {}
+        self.held = HeldReplies(clock, ack_timeout, self._reply, self._unsync)
         self.syncing: Optional[set[str]] = None
         self._sync_timer: Optional[IDelayedCall] = None
         self._checkpoints = LoopingCall(self.checkpoint_all)
@@ -105,8 +98,7 @@ class Replica:
         """My link to replica ``name`` dropped: stop waiting for its acknowledgements."""
         self.links.pop(name, None)
         self.synced.discard(name)
-        for waiting in list(self.waiting.values()):
-            self._acked(waiting, name)
+        self.held.forget(name)
         if self.syncing is not None and name in self.syncing:
             self.syncing.discard(name)
             if not self.syncing:
@@ -131,9 +123,7 @@ class Replica:
         elif isinstance(m, LogEntry):
             self._log_entry(conn, m)
         elif isinstance(m, Ack):
-            waiting = self.waiting.get(m.value)
-            if waiting is not None:
-                self._acked(waiting, m.sender)
+            self.held.acked(m.value, m.sender)
         elif isinstance(m, Hello):
             pass
         else:
@@ -249,9 +239,7 @@ class Replica:
 
     def stop(self) -> None:
         self._stop_checkpoints()
-        for waiting in self.waiting.values():
-            if waiting.timer is not None and waiting.timer.active():
-                waiting.timer.cancel()
+        self.held.stop()
         if self._sync_timer is not None and self._sync_timer.active():
             self._sync_timer.cancel()
 
@@ -342,8 +330,7 @@ class Replica:
                 self.console.say(f"request_num {m.num} from {m.client} is older than "
                                  f"request_num {last[0]}: ignored")
                 return
-            held = self.waiting.get(last[1])
-            if held is None or held.client != m.client:
+            if not self.held.holds(m.client, last[1]):  # else: answered once acknowledged
                 self._reply(m.client, m.num, last[1])
             return
         if self.role == "primary":
@@ -364,28 +351,12 @@ class Replica:
         backups = set(self.synced)
         for backup in sorted(backups):
             self.links[backup].send(LogEntry(self.name, backup, m.client, m.num, value))
-        if not backups:
-            self._reply(m.client, m.num, value)
-            return
-        waiting = _Waiting(m.client, m.num, value, backups)
-        waiting.timer = self.clock.callLater(self.ack_timeout, self._ack_timeout, waiting)
-        self.waiting[value] = waiting
+        self.held.hold(m.client, m.num, value, backups)
 
-    def _acked(self, waiting: _Waiting, backup: str) -> None:
-        waiting.backups.discard(backup)
-        if not waiting.backups and self.waiting.pop(waiting.value, None) is waiting:
-            if waiting.timer is not None and waiting.timer.active():
-                waiting.timer.cancel()
-            self._reply(waiting.client, waiting.num, waiting.value)
-
-    def _ack_timeout(self, waiting: _Waiting) -> None:
-        waiting.timer = None
-        for backup in sorted(waiting.backups):
-            self.console.say(f"{backup} did not acknowledge log entry {waiting.value} "
-                             f"within {self.ack_timeout:g} s: no longer synced")
-            self.synced.discard(backup)
-            for other in list(self.waiting.values()):
-                self._acked(other, backup)
+    def _unsync(self, backup: str, value: int) -> None:
+        self.console.say(f"{backup} did not acknowledge log entry {value} within "
+                         f"{self.ack_timeout:g} s: no longer synced")
+        self.synced.discard(backup)
 
     def _log_entry(self, conn, m: LogEntry) -> None:  # noqa: ANN001
         if not self.has_state:

@@ -222,3 +222,18 @@ def test_a_passive_backup_holds_a_request_that_beats_its_promotion() -> None:
     assert c1.sent == [] and replica.my_state == 3
     replica.received(lfd, Role("S2", "passive", "primary", True))
     assert c1.sent == [Reply("C1", "S2", 3, 4)]
+
+
+def test_log_entries_only_from_the_primary_whose_checkpoint_was_adopted() -> None:
+    replica, clock, console, lfd, links = make("S3", mode="active", role="backup", ready=False)
+    old, new = FakeConn("S1"), FakeConn("S2")
+    replica.received(old, Hello("S1", "S3"))
+    replica.received(new, Hello("S2", "S3"))
+    replica.received(old, LogEntry("S1", "S3", "C1", 1, 1))  # before any checkpoint
+    assert old.sent == [] and replica.my_state == 0
+    replica.received(old, Checkpoint("S1", "S3", 1, 0, (), True))
+    replica.received(new, Checkpoint("S2", "S3", 2, 0, ()))  # S2 promoted: it checkpoints all
+    replica.received(old, LogEntry("S1", "S3", "C1", 1, 1))  # the deposed primary
+    assert old.sent == [] and replica.my_state == 0
+    replica.received(new, LogEntry("S2", "S3", "C2", 1, 1))
+    assert new.sent == [Ack("S3", "S2", 1)] and replica.my_state == 1

@@ -52,8 +52,8 @@ class Replica:
         self.clients: dict[str, tuple[int, int]] = {}
         self.checkpoint_count = 0
         self.ready = False
-        self.has_state = False  # a checkpoint adopted (or ready with its own state)
         self.recovered = False  # a recovery checkpoint adopted (the RM's send_checkpoint)
+        self.leader: Optional[str] = None  # whose checkpoint I adopted last: whose log I take
         self.mode: Optional[str] = None
         self.role: Optional[str] = None
         self.links: dict[str, object] = {}  # replica -> connection of my link to it (if up)
@@ -192,7 +192,6 @@ class Replica:
 
     def _become_ready(self) -> None:
         self.ready = True
-        self.has_state = True
         self.console.say("Server is ready")
         if self.lfd_conn is not None:
             self.lfd_conn.send(Ready(self.name))
@@ -290,7 +289,7 @@ class Replica:
             self._drain()
 
     def _adopt(self, m: Checkpoint) -> None:
-        self.has_state = True
+        self.leader = m.sender
         self.my_state = m.state
         self.clients = {c: (n, v) for c, n, v in m.clients}
         self.checkpoint_count = max(self.checkpoint_count, m.count)
@@ -359,8 +358,9 @@ class Replica:
         self.synced.discard(backup)
 
     def _log_entry(self, conn, m: LogEntry) -> None:  # noqa: ANN001
-        if not self.has_state:
-            self.refused(conn, f"{text(m)} before any checkpoint")
+        if self.role == "primary" or m.sender != self.leader:
+            # A deposed primary's entries: the primary we follow checkpointed us since.
+            self.refused(conn, f"{text(m)}: {m.sender} is not the primary I follow")
             return
         if self.mode == "passive":
             self.backlog.append(m)

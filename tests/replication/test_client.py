@@ -6,7 +6,7 @@ import io
 import json
 
 from herd.replication.client.core import ClientCore
-from herd.protocols.replication import Assignment, ClientHello, Reply, Request
+from herd.protocols.replication import Assignment, ClientHello, Hello, Reply, Request
 
 from tests.replication.fakes import FakeConn, clock_and_console
 
@@ -22,6 +22,7 @@ def setup(requests: int | None = 3, history: io.StringIO | None = None):
     servers = {s: FakeConn(s) for s in ("S1", "S2", "S3")}
     for name, conn in servers.items():
         client.server_up(name, conn)
+        assert conn.take() == [Hello("C1", name)]
     client.start()
     return client, clock, console, rm, servers, codes
 

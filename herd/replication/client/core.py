@@ -17,7 +17,9 @@ from typing import IO, Callable, Optional
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from herd.replication.console import Console
-from herd.protocols.replication import Assignment, ClientHello, Message, Reply, Request, text
+from herd.protocols.replication import (
+    Assignment, ClientHello, Hello, Message, Reply, Request, text,
+)
 
 
 class ClientCore:
@@ -70,6 +72,7 @@ class ClientCore:
 
     def server_up(self, name: str, conn) -> None:  # noqa: ANN001
         conn.identified(name)
+        conn.send(Hello(self.name, name))
         self.conns[name] = conn
         if self.current is not None and name in self.servers and name not in self.sent_to:
             self._send_to(name)

@@ -143,8 +143,8 @@ class Replica:
             ok = m.source == self.name and m.target in c.replicas and m.target != self.name
             who = conn.peer or "?"
             ok = ok and who in (lfd, *c.replicas)
-        elif isinstance(m, Hello) and m.sender == lfd:
-            ok, who = m.receiver == self.name, lfd
+        elif isinstance(m, Hello) and (m.sender == lfd or m.sender in c.clients):
+            ok, who = m.receiver == self.name, m.sender
         elif isinstance(m, (Checkpoint, LogEntry, Ack, Hello)):
             ok = m.sender in c.replicas and m.sender != self.name and m.receiver == self.name
             who = m.sender

@@ -126,3 +126,16 @@ def test_the_gfd_routes_orders_to_the_lfd_of_the_named_replica() -> None:
     gfd.received(stranger, Membership("LFD9", "S9", "add"))
     gfd.received(stranger, Hello("LFD9", "GFD"))
     assert gfd.members.members == [] and stranger.peer is None
+
+
+def test_a_replica_that_never_answered_is_relaunched_by_its_lfd_alone() -> None:
+    launches: list[int] = []
+    lfd, clock, console, replica, gfd = lfd_setup(launches)
+    lfd.exited("exit status 1")
+    clock.advance(2.5)
+    assert launches == [1, 1]
+    lfd.received(replica, Heartbeat("S1", "LFD1", 1))  # a member now
+    lfd.exited("exit status -9")  # the RM decides for members
+    lfd.exited("exit status -15", expected=True)
+    clock.advance(10)
+    assert launches == [1, 1]

@@ -28,7 +28,8 @@ class LocalDetector:
     """One LFD's decisions."""
 
     def __init__(self, name: str, cluster: Cluster, clock: IReactorTime, console: Console,
-                 heartbeat_freq: float, launch: Optional[Callable[[], None]] = None) -> None:
+                 heartbeat_freq: float, launch: Optional[Callable[[], None]] = None,
+                 running: Callable[[], bool] = lambda: False) -> None:
         self.name = name
         self.replica = cluster.lfds[name]
         self.cluster = cluster
@@ -36,6 +37,7 @@ class LocalDetector:
         self.console = console
         self.heartbeat_freq = heartbeat_freq
         self._launch = launch
+        self.running = running  # whether a replica process runs now
         self.count = 0
         self.member = False
         self.replica_conn: Optional[object] = None
@@ -157,6 +159,20 @@ class LocalDetector:
         self.console.say(f"{self.name}: relaunching replica {self.replica}")
         self._launch()
 
-    def exited(self, why: str) -> None:
-        """The replica process ended."""
+    def exited(self, why: str, expected: bool = False) -> None:
+        """The replica process ended (``expected``: the LFD stopped it).
+
+        One that never answered a heartbeat (it could not start: a busy port, a bad
+        option) is not a member, so the RM will never ask for it: the LFD launches it again
+        itself, after ``heartbeat_freq * 5`` seconds. A member's death is the RM's to handle.
+        """
         self.console.say(f"{self.name}: replica {self.replica} process ended: {why}")
+        if not expected and not self.member and self._launch is not None:
+            delay = self.heartbeat_freq * 5
+            self.console.say(f"{self.name}: {self.replica} never answered: relaunching it "
+                             f"in {delay:g} s")
+            self.clock.callLater(delay, self._retry)
+
+    def _retry(self) -> None:
+        if not self.member and self._launch is not None and not self.running():
+            self.relaunch()

@@ -71,6 +71,10 @@ class ReplicaProcess:
         else:
             self._spawn()
 
+    def running(self) -> bool:
+        child = self.launcher.children.get(self.name)
+        return child is not None and child.running
+
     def _spawn(self) -> None:
         child = self.launcher.spawn(self.name, self.argv, output=self.output)
         if self.pidfile is not None:
@@ -114,13 +118,15 @@ def makeService(options: Options) -> IService:
     console = stdout_console(reactor, options.console_path(name))
     logs = Path(options["logs"]) if options["logs"] else None
     launcher = Launcher(reactor, logs / "twistd" if logs else Path("."),
-                        on_exit=lambda child, status: lfd.exited(f"exit status {status}"))
+                        on_exit=lambda child, status: lfd.exited(f"exit status {status}",
+                                                                 expected=child.stopping))
     process = ReplicaProcess(
         launcher, replica, replica_argv(options, replica),
         logs / "twistd" / f"{replica}.out" if logs else Path(os.devnull),
         logs / f"{replica}.pid" if logs else None)
     lfd = LocalDetector(name, cluster, reactor, console, options["heartbeat-freq"],
-                        launch=None if options["no-launch"] else process.start)
+                        launch=None if options["no-launch"] else process.start,
+                        running=process.running)
     top = MultiService()
     ConsoleService(console).setServiceParent(top)
     launcher.setServiceParent(top)

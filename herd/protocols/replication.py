@@ -15,12 +15,15 @@ The messages (names are ``[A-Za-z][A-Za-z0-9_]{0,31}``)::
     <S1, ready>                                 a replica became ready (replica->LFD->GFD->RM)
     <S1, passive, primary, ready>               role from the RM; ``recover`` instead of
                                                 ``ready``: wait for a checkpoint first
+    <S1, passive, primary, 3, ready>            the same with the primary's epoch (the RM
+                                                counts its promotions)
     <S1, S2, send_checkpoint>                   S1: send a checkpoint to S2
     <S1, launch>                                relaunch replica S1 (RM->GFD->LFD)
     <S1, S2, 3, 8, C1:101:8;C2:7:6, checkpoint> checkpoint count, state, per-client
                                                 last request and its reply ("-": none)
     <S1, S2, 3, 8, C1:101:8, recovery>          the same, sent on send_checkpoint: it makes
                                                 a recovering replica ready
+    <S1, S2, 3, 8, C1:101:8, 2, checkpoint>     the same with the sender's epoch
     <S1, S2, C1, 101, 8, log>                   primary -> backup: C1's request 101 was
                                                 applied, the counter became 8
     <S2, S1, 8, ack>                            backup -> primary: log entry 8 is held
@@ -111,6 +114,7 @@ class Role:
     mode: str
     role: str
     ready: bool  # False: recover from a checkpoint first
+    epoch: int = 0  # a primary's epoch: the RM counts its promotions (0: not given)
 
 
 @frozen
@@ -138,6 +142,7 @@ class Checkpoint:
     state: int
     clients: tuple[tuple[str, int, int], ...]  # (client, last request, its reply), sorted
     recovery: bool = False  # sent on the RM's send_checkpoint: makes a recovering replica ready
+    epoch: int = 0  # the sender's epoch: a backup never goes back to an older primary
 
 
 @frozen
@@ -249,17 +254,19 @@ def parse(data: bytes) -> Message:
             return Membership(_name(f[0]), _name(f[1]), _choice(f[2], ("add", "delete")))
         if kind == "ready" and n == 2:
             return Ready(_name(f[0]))
-        if kind in ("ready", "recover") and n == 4 and f[2] in ROLES:
-            return Role(_name(f[0]), _choice(f[1], MODES), f[2], kind == "ready")
+        if kind in ("ready", "recover") and n in (4, 5) and f[2] in ROLES:
+            epoch = _count(f[3]) if n == 5 else 0
+            return Role(_name(f[0]), _choice(f[1], MODES), f[2], kind == "ready", epoch)
         if kind == "ready" and n == 4:
             return Assignment(_name(f[0]), _choice(f[1], MODES), _servers(f[2]))
         if kind == "send_checkpoint" and n == 3:
             return SendCheckpoint(_name(f[0]), _name(f[1]))
         if kind == "launch" and n == 2:
             return Launch(_name(f[0]))
-        if kind in ("checkpoint", "recovery") and n == 6:
+        if kind in ("checkpoint", "recovery") and n in (6, 7):
+            epoch = _count(f[5]) if n == 7 else 0
             return Checkpoint(_name(f[0]), _name(f[1]), _count(f[2]), _count(f[3]), _clients(f[4]),
-                              kind == "recovery")
+                              kind == "recovery", epoch)
         if kind == "log" and n == 6:
             return LogEntry(_name(f[0]), _name(f[1]), _name(f[2]), _count(f[3]), _count(f[4]))
         if kind == "ack" and n == 4:
@@ -291,14 +298,16 @@ def text(m: Message) -> str:
     elif isinstance(m, Ready):
         fields = [m.server, "ready"]
     elif isinstance(m, Role):
-        fields = [m.server, m.mode, m.role, "ready" if m.ready else "recover"]
+        epoch = [m.epoch] if m.epoch else []
+        fields = [m.server, m.mode, m.role, *epoch, "ready" if m.ready else "recover"]
     elif isinstance(m, SendCheckpoint):
         fields = [m.source, m.target, "send_checkpoint"]
     elif isinstance(m, Launch):
         fields = [m.server, "launch"]
     elif isinstance(m, Checkpoint):
         table = ";".join(f"{c}:{n}:{v}" for c, n, v in m.clients) or "-"
-        fields = [m.sender, m.receiver, m.count, m.state, table,
+        epoch = [m.epoch] if m.epoch else []
+        fields = [m.sender, m.receiver, m.count, m.state, table, *epoch,
                   "recovery" if m.recovery else "checkpoint"]
     elif isinstance(m, LogEntry):
         fields = [m.sender, m.receiver, m.client, m.num, m.value, "log"]

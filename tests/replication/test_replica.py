@@ -237,3 +237,25 @@ def test_log_entries_only_from_the_primary_whose_checkpoint_was_adopted() -> Non
     assert old.sent == [] and replica.my_state == 0
     replica.received(new, LogEntry("S2", "S3", "C2", 1, 1))
     assert new.sent == [Ack("S3", "S2", 1)] and replica.my_state == 1
+
+
+def test_epochs_fence_off_a_deposed_primary() -> None:
+    replica, clock, console, lfd, links = make("S3", role="backup", ready=False)
+    old, new = FakeConn("S1"), FakeConn("S2")
+    replica.received(old, Hello("S1", "S3"))
+    replica.received(new, Hello("S2", "S3"))
+    replica.received(old, Checkpoint("S1", "S3", 3, 7, (), True, epoch=1))
+    replica.received(new, Checkpoint("S2", "S3", 4, 8, (), False, epoch=2))  # S2 promoted
+    replica.received(old, Checkpoint("S1", "S3", 4, 9, (), False, epoch=1))  # late, from S1
+    assert replica.my_state == 8 and replica.leader == "S2"
+    assert "S3: checkpoint from S1 of epoch 1, older than 2: ignored" in console.texts()
+    primary, clock, console, lfd, links = make("S1", peers=("S2",))
+    primary.received(lfd, Role("S1", "passive", "primary", True, epoch=1))
+    c1 = request(primary, "C1", 1)  # held for S2's ack
+    assert c1.sent == []
+    s2 = FakeConn("S2")
+    primary.received(s2, Hello("S2", "S1"))
+    primary.received(s2, Checkpoint("S2", "S1", 5, 0, (), False, epoch=2))
+    assert primary.role == "backup" and "S1: S2 is primary since epoch 2: stepping down" in console.texts()
+    primary.peer_down("S2")
+    assert c1.sent == []  # never answered: S2 never held it

@@ -26,7 +26,7 @@ def test_the_first_replica_is_primary_and_the_others_recover_from_it() -> None:
     rm, console, gfd = setup()
     assert console.texts()[0] == "RM: 0 members"
     add(rm, gfd, "S2")
-    assert gfd.take() == [Role("S2", "passive", "primary", True)]
+    assert gfd.take() == [Role("S2", "passive", "primary", True, epoch=1)]
     assert "RM: 1 member: S2" in console.texts()
     add(rm, gfd, "S1")
     assert gfd.take() == [Role("S1", "passive", "backup", False), SendCheckpoint("S2", "S1")]
@@ -45,7 +45,7 @@ def test_the_primarys_death_promotes_a_ready_backup_relaunches_and_tells_clients
     rm.received(gfd, Ready("S3"))
     gfd.take()
     rm.received(gfd, Membership("GFD", "S1", "delete"))
-    assert gfd.take() == [Role("S3", "passive", "primary", True),
+    assert gfd.take() == [Role("S3", "passive", "primary", True, epoch=2),
                           Role("S2", "passive", "backup", False), SendCheckpoint("S3", "S2"),
                           Launch("S1")]
     assert c1.take() == [Assignment("C1", "passive", ("S3",))]
@@ -56,7 +56,7 @@ def test_active_clients_get_every_member() -> None:
     rm, console, gfd = setup("active")
     add(rm, gfd, "S1")
     add(rm, gfd, "S3")
-    assert gfd.take()[0] == Role("S1", "active", "primary", True)
+    assert gfd.take()[0] == Role("S1", "active", "primary", True, epoch=1)
     c2 = FakeConn("c2")
     rm.received(c2, ClientHello("C2"))
     assert c2.take() == [Assignment("C2", "active", ("S1", "S3"))]

@@ -72,3 +72,8 @@ class HeldReplies:
         for held in self._held.values():
             if held.timer is not None and held.timer.active():
                 held.timer.cancel()
+
+    def clear(self) -> None:
+        """Drop every held reply unanswered (a deposed primary)."""
+        self.stop()
+        self._held.clear()

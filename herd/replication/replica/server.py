@@ -54,6 +54,7 @@ class Replica:
         self.ready = False
         self.recovered = False  # a recovery checkpoint adopted (the RM's send_checkpoint)
         self.leader: Optional[str] = None  # whose checkpoint I adopted last: whose log I take
+        self.epoch = 0  # the newest primary's epoch I know of
         self.mode: Optional[str] = None
         self.role: Optional[str] = None
         self.links: dict[str, object] = {}  # replica -> connection of my link to it (if up)
@@ -117,6 +118,10 @@ class Replica:
             self._role(m)
         elif isinstance(m, SendCheckpoint):
             self.console.say(f"Received {text(m)}")
+            if who in self.cluster.replicas and self.role != "primary":
+                # A newly promoted active primary pulls our state: from now on we follow
+                # it, not the old primary (whose last entries it may never see).
+                self.leader = who
             self.send_checkpoint(m.target)
         elif isinstance(m, Checkpoint):
             self._checkpoint(m)
@@ -175,6 +180,7 @@ class Replica:
         self.console.say(f"Received {text(m)}")
         was_primary = self.role == "primary"
         self.mode, self.role = m.mode, m.role
+        self.epoch = max(self.epoch, m.epoch)
         self.console.say(f"[{m.mode}] [{m.role}]")
         if m.ready or self.recovered:  # the recovery checkpoint may come before the role
             if not self.ready:
@@ -199,7 +205,8 @@ class Replica:
     def _promote(self) -> None:
         if self.mode == "passive":
             for entry in self.backlog:
-                self._apply(entry.client, entry.num)
+                if entry.num > self.clients.get(entry.client, (0, 0))[0]:
+                    self._apply(entry.client, entry.num)
             self.backlog = []
             self.checkpoint_all()
             self._start_checkpoints()
@@ -246,7 +253,8 @@ class Replica:
 
     def _make_checkpoint(self, to: str, recovery: bool = False) -> Checkpoint:
         table = tuple(sorted((c, n, v) for c, (n, v) in self.clients.items()))
-        return Checkpoint(self.name, to, self.checkpoint_count, self.my_state, table, recovery)
+        return Checkpoint(self.name, to, self.checkpoint_count, self.my_state, table, recovery,
+                          self.epoch)
 
     def checkpoint_all(self) -> None:
         """Send one checkpoint to every backup my links reach (the primary, periodically)."""
@@ -274,6 +282,17 @@ class Replica:
 
     def _checkpoint(self, m: Checkpoint) -> None:
         self.console.say(f"[{m.count}] [{m.state}] {self.name} receives checkpoint from {m.sender}")
+        if m.epoch < self.epoch and self.syncing is None:
+            self.console.say(f"{self.name}: checkpoint from {m.sender} of epoch {m.epoch}, "
+                             f"older than {self.epoch}: ignored")
+            return
+        if self.role == "primary" and self.ready and m.epoch > self.epoch:
+            self.console.say(f"{self.name}: {m.sender} is primary since epoch {m.epoch}: "
+                             f"stepping down")
+            self.role = "backup"
+            self.synced.clear()
+            self._stop_checkpoints()
+            self.held.clear()  # never answered: the new primary never acknowledged them
         if self.role == "primary" and self.ready:
             if self.syncing is not None and m.sender in self.syncing:
                 if m.state > self.my_state:
@@ -289,6 +308,9 @@ class Replica:
             self._drain()
 
     def _adopt(self, m: Checkpoint) -> None:
+        self.epoch = max(self.epoch, m.epoch)
+        if m.sender != self.leader:
+            self.backlog = []  # a deposed primary's entries: the new one's checkpoint rules
         self.leader = m.sender
         self.my_state = m.state
         self.clients = {c: (n, v) for c, n, v in m.clients}

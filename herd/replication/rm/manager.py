@@ -40,6 +40,7 @@ class Manager:
         self.members = Members(RM, console)
         self.ready: set[str] = set()
         self.primary: Optional[str] = None
+        self.epoch = 0  # promotions so far: a primary's epoch fences off the deposed ones
         self.recovering: dict[str, str] = {}  # replica -> the replica it recovers from
         self.gfd_conn: Optional[object] = None
         self.clients: dict[str, object] = {}
@@ -114,13 +115,14 @@ class Manager:
 
     def _make_primary(self, replica: str, fresh: bool) -> None:
         self.primary = replica
+        self.epoch += 1
         if fresh:
             self.console.say(f"{RM}: {replica} is the primary, ready with its own state")
         else:
             self.console.say(f"{RM}: {replica} is the new primary")
         self.ready.add(replica)
         self.recovering.pop(replica, None)
-        self._send(Role(replica, self.mode, "primary", True))
+        self._send(Role(replica, self.mode, "primary", True, self.epoch))
 
     def _recover(self, replica: str) -> None:
         assert self.primary is not None

@@ -8,11 +8,8 @@ from typing import Optional
 from twisted.application.service import Service
 from twisted.python import usage
 
-from herd.core.options import positive_float
 from herd.replication.cluster import DEFAULT, Cluster, ClusterError, load_cluster
 from herd.replication.console import Console
-
-positive_float = positive_float
 
 
 class ClusterOptions(usage.Options):

@@ -7,11 +7,12 @@ from twisted.application.service import IService, MultiService, Service
 from twisted.python import usage
 
 from herd.core.links import Link
+from herd.core.options import positive_float
 from herd.replication.cluster import GFD, RM
 from herd.replication.connection import MessageConnection, MessageFactory
 from herd.replication.console import stdout_console
 from herd.replication.gfd.detector import GlobalDetector
-from herd.replication.options import ClusterOptions, ConsoleService, positive_float
+from herd.replication.options import ClusterOptions, ConsoleService
 
 
 class Options(ClusterOptions):

@@ -11,10 +11,11 @@ from twisted.python import usage
 
 from herd.core.launcher import Launcher, twistd_command
 from herd.core.links import Link
+from herd.core.options import positive_float
 from herd.replication.connection import MessageConnection
 from herd.replication.console import stdout_console
 from herd.replication.lfd.detector import LocalDetector
-from herd.replication.options import ClusterOptions, ConsoleService, positive_float
+from herd.replication.options import ClusterOptions, ConsoleService
 
 
 class Options(ClusterOptions):

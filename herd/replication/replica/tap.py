@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from twisted.application import internet
 from twisted.application.service import IService, MultiService, Service
+from twisted.python import usage
 
 from herd.core.links import Link
+from herd.core.options import positive_float
 from herd.replication.connection import MessageConnection, MessageFactory
 from herd.replication.console import stdout_console
-from herd.replication.options import ClusterOptions, ConsoleService, positive_float
+from herd.replication.options import ClusterOptions, ConsoleService
 from herd.replication.replica.server import Replica
-from twisted.python import usage
 
 
 class Options(ClusterOptions):

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 from twisted.internet import defer
 
-from herd.core.launcher import Launcher, run_launcher, twistd_command, wait_until
+from herd.core.launcher import Child, Launcher, run_launcher, twistd_command, wait_until
 from herd.replication.cluster import DEFAULT, GFD, RM, ClusterError, load_cluster
 from herd.replication.status import primary, printed, ready
 
@@ -64,24 +64,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rm_log = logs / f"{RM}.log"
     rm_start = len(printed(rm_log))
 
-    def start(launcher: Launcher, name: str, *command: str) -> None:
+    def start(launcher: Launcher, name: str, *command: str) -> Child:
         child = launcher.spawn(name, [
             *twistd_command(), "-n", "--pidfile=", f"--logfile={logs / 'twistd' / (name + '.log')}",
             *command, "--cluster", cluster_file, "--logs", str(logs)],
             output=logs / "twistd" / f"{name}.out")
         (logs / f"{name}.pid").write_text(f"{child.pid}\n")
+        return child
 
     async def up(reactor: object, launcher: Launcher) -> int:
-        start(launcher, RM, "rm", "--mode", args.mode)
-        start(launcher, GFD, "gfd", "--heartbeat-freq", str(args.heartbeat_freq))
+        children = [start(launcher, RM, "rm", "--mode", args.mode),
+                    start(launcher, GFD, "gfd", "--heartbeat-freq", str(args.heartbeat_freq))]
         for replica in replicas:
             lfd = args.herd.lfd_of[replica]
-            start(launcher, lfd, "lfd", "--name", lfd, "--heartbeat-freq", str(args.heartbeat_freq),
-                  "--checkpoint-freq", str(args.checkpoint_freq))
+            children.append(start(
+                launcher, lfd, "lfd", "--name", lfd, "--heartbeat-freq", str(args.heartbeat_freq),
+                "--checkpoint-freq", str(args.checkpoint_freq)))
 
         async def all_ready() -> bool:
+            for child in children:
+                if not child.running:  # a busy port, a bad cluster file...
+                    twistd_log = printed(logs / "twistd" / f"{child.name}.log")[-2:]
+                    raise RuntimeError(f"{child.name} exited (see {logs / 'twistd'}): "
+                                       + " ".join(twistd_log)[-300:])
             return ready(printed(rm_log)[rm_start:]) >= set(replicas)
-        await wait_until(reactor, all_ready, args.wait, "every replica to be ready")
+        try:
+            await wait_until(reactor, all_ready, args.wait, "every replica to be ready")
+        except (TimeoutError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            return 1
         first = primary(printed(rm_log)[rm_start:])
         backups = ", ".join(r for r in replicas if r != first)
         print(f"cluster up ({args.mode}): primary {first}; backups {backups}; "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -64,3 +65,19 @@ def test_cluster_up_runs_a_cluster_that_clients_use_and_stops_it_whole(tmp_path:
         assert up.wait(30) == 0
         wait_for(lambda: not any(_alive(pid) for pid in pids.values()), 20,
                  "every process of the cluster to be gone")
+
+
+@pytest.mark.e2e
+def test_cluster_up_fails_fast_when_a_component_cannot_start(tmp_path: Path) -> None:
+    cluster = tmp_path / "cluster.json"
+    ports = {name: free_port() for name in ("rm", "gfd", "S1", "S2", "S3")}
+    write_cluster(cluster, ports)
+    with socket.socket() as busy:  # the RM's port is taken
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", ports["rm"]))
+        busy.listen()
+        result = subprocess.run([str(BIN / "cluster-up"), "passive", "--cluster", str(cluster),
+                                 "--logs", str(tmp_path / "logs")],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "RM exited" in result.stderr and "Address already in use" in result.stderr

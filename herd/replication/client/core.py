@@ -16,6 +16,7 @@ from typing import IO, Callable, Optional
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from herd.replication.connection import Conn
 from herd.replication.console import Console
 from herd.protocols.replication import (
     Assignment, ClientHello, Hello, Message, Reply, Request, text,
@@ -42,8 +43,8 @@ class ClientCore:
         self.want = want  # the servers the client should keep connections to
         self.mode: Optional[str] = None
         self.servers: tuple[str, ...] = ()
-        self.conns: dict[str, object] = {}
-        self.rm_conn: Optional[object] = None
+        self.conns: dict[str, Conn] = {}
+        self.rm_conn: Optional[Conn] = None
         self.k = 0  # requests started
         self.first = first
         self.current: Optional[Request] = None
@@ -58,7 +59,7 @@ class ClientCore:
 
     # -- connections --------------------------------------------------------------------
 
-    def rm_up(self, conn) -> None:  # noqa: ANN001
+    def rm_up(self, conn: Conn) -> None:
         self.rm_conn = conn
         conn.identified("RM")
         self._ask_rm()
@@ -70,7 +71,7 @@ class ClientCore:
         if self.rm_conn is not None:
             self.rm_conn.send(ClientHello(self.name))
 
-    def server_up(self, name: str, conn) -> None:  # noqa: ANN001
+    def server_up(self, name: str, conn: Conn) -> None:
         conn.identified(name)
         conn.send(Hello(self.name, name))
         self.conns[name] = conn
@@ -80,16 +81,16 @@ class ClientCore:
     def server_down(self, name: str) -> None:
         self.conns.pop(name, None)
 
-    def connected(self, conn) -> None:  # noqa: ANN001
+    def connected(self, conn: Conn) -> None:
         pass
 
-    def disconnected(self, conn) -> None:  # noqa: ANN001
+    def disconnected(self, conn: Conn) -> None:
         pass
 
-    def refused(self, conn, why: str) -> None:  # noqa: ANN001
+    def refused(self, conn: Conn, why: str) -> None:
         self.console.say(f"{self.name}: refused a message from {conn.describe()}: {why}")
 
-    def received(self, conn, m: Message) -> None:  # noqa: ANN001
+    def received(self, conn: Conn, m: Message) -> None:
         if conn is self.rm_conn and isinstance(m, Assignment) and m.client == self.name:
             self.console.say(f"Received {text(m)}")
             self._assigned(m)

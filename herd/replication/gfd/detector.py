@@ -17,6 +17,7 @@ from twisted.internet.task import LoopingCall
 
 from herd.core.failure import FailureDetector
 from herd.replication.cluster import GFD, RM, Cluster
+from herd.replication.connection import Conn
 from herd.replication.console import Console
 from herd.replication.membership import Membership as Members
 from herd.protocols.replication import (
@@ -33,9 +34,9 @@ class GlobalDetector:
         self.console = console
         self.heartbeat_freq = heartbeat_freq
         self.members = Members(GFD, console)
-        self.lfds: dict[str, object] = {}
+        self.lfds: dict[str, Conn] = {}
         self.counts: dict[str, int] = {}
-        self.rm_conn: Optional[object] = None
+        self.rm_conn: Optional[Conn] = None
         self.detector: FailureDetector[str] = FailureDetector(
             clock, 2 * heartbeat_freq, self._died, interval=heartbeat_freq / 10)
         self._beat = LoopingCall(self.heartbeat)
@@ -73,7 +74,7 @@ class GlobalDetector:
         if self.rm_conn is not None:
             self.rm_conn.send(m)
 
-    def rm_up(self, conn) -> None:  # noqa: ANN001
+    def rm_up(self, conn: Conn) -> None:
         conn.identified(RM)
         self.rm_conn = conn
         conn.send(Hello(GFD, RM))
@@ -83,17 +84,17 @@ class GlobalDetector:
     def rm_down(self) -> None:
         self.rm_conn = None
 
-    def connected(self, conn) -> None:  # noqa: ANN001
+    def connected(self, conn: Conn) -> None:
         pass
 
-    def disconnected(self, conn) -> None:  # noqa: ANN001
+    def disconnected(self, conn: Conn) -> None:
         if conn.peer is not None and self.lfds.get(conn.peer) is conn:
             del self.lfds[conn.peer]
 
-    def refused(self, conn, why: str) -> None:  # noqa: ANN001
+    def refused(self, conn: Conn, why: str) -> None:
         self.console.say(f"{GFD}: refused a message from {conn.describe()}: {why}")
 
-    def received(self, conn, m: Message) -> None:  # noqa: ANN001
+    def received(self, conn: Conn, m: Message) -> None:
         if conn is self.rm_conn:
             self._from_rm(conn, m)
             return
@@ -123,7 +124,7 @@ class GlobalDetector:
         else:
             self.refused(conn, f"{text(m)} is not for {GFD} from {lfd}")
 
-    def _from_rm(self, conn, m: Message) -> None:  # noqa: ANN001
+    def _from_rm(self, conn: Conn, m: Message) -> None:
         if isinstance(m, (Role, Launch)):
             replica = m.server
         elif isinstance(m, SendCheckpoint):

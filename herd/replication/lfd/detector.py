@@ -18,6 +18,7 @@ from twisted.internet.task import LoopingCall
 
 from herd.core.failure import FailureDetector
 from herd.replication.cluster import GFD, Cluster
+from herd.replication.connection import Conn
 from herd.replication.console import Console
 from herd.protocols.replication import (
     Heartbeat, Hello, Launch, Membership, Message, Ready, Role, SendCheckpoint, text,
@@ -40,8 +41,8 @@ class LocalDetector:
         self.running = running  # whether a replica process runs now
         self.count = 0
         self.member = False
-        self.replica_conn: Optional[object] = None
-        self.gfd_conn: Optional[object] = None
+        self.replica_conn: Optional[Conn] = None
+        self.gfd_conn: Optional[Conn] = None
         self.detector: FailureDetector[str] = FailureDetector(
             clock, 2 * heartbeat_freq, self._died, interval=heartbeat_freq / 10)
         self._beat = LoopingCall(self.heartbeat)
@@ -63,7 +64,7 @@ class LocalDetector:
 
     # -- links --------------------------------------------------------------------------
 
-    def replica_up(self, conn) -> None:  # noqa: ANN001
+    def replica_up(self, conn: Conn) -> None:
         conn.identified(self.replica)
         self.replica_conn = conn
         conn.send(Hello(self.name, self.replica))
@@ -72,7 +73,7 @@ class LocalDetector:
     def replica_down(self) -> None:
         self.replica_conn = None
 
-    def gfd_up(self, conn) -> None:  # noqa: ANN001
+    def gfd_up(self, conn: Conn) -> None:
         conn.identified(GFD)
         self.gfd_conn = conn
         conn.send(Hello(self.name, GFD))
@@ -106,16 +107,16 @@ class LocalDetector:
 
     # -- messages -----------------------------------------------------------------------
 
-    def connected(self, conn) -> None:  # noqa: ANN001
+    def connected(self, conn: Conn) -> None:
         pass
 
-    def disconnected(self, conn) -> None:  # noqa: ANN001
+    def disconnected(self, conn: Conn) -> None:
         pass
 
-    def refused(self, conn, why: str) -> None:  # noqa: ANN001
+    def refused(self, conn: Conn, why: str) -> None:
         self.console.say(f"{self.name}: refused a message from {conn.describe()}: {why}")
 
-    def received(self, conn, m: Message) -> None:  # noqa: ANN001
+    def received(self, conn: Conn, m: Message) -> None:
         if conn is self.replica_conn:
             if isinstance(m, Heartbeat) and m.sender == self.replica and m.receiver == self.name:
                 self.console.say(f"[{m.count}] {self.name} receives heartbeat from {self.replica}")

@@ -25,6 +25,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from herd.replication.cluster import Cluster
+from herd.replication.connection import Conn
 from herd.replication.console import Console
 from herd.replication.replica.acks import HeldReplies
 from herd.protocols.replication import (
@@ -57,11 +58,11 @@ class Replica:
         self.epoch = 0  # the newest primary's epoch I know of
         self.mode: Optional[str] = None
         self.role: Optional[str] = None
-        self.links: dict[str, object] = {}  # replica -> connection of my link to it (if up)
+        self.links: dict[str, Conn] = {}  # replica -> connection of my link to it (if up)
         self.synced: set[str] = set()
         self.to_checkpoint: set[str] = set()
-        self.client_conns: dict[str, object] = {}
-        self.lfd_conn: Optional[object] = None
+        self.client_conns: dict[str, Conn] = {}
+        self.lfd_conn: Optional[Conn] = None
         self.buffer: list[Request] = []
         self.pending: dict[str, Request] = {}  # a backup's requests not ordered yet
         self.backlog: list[LogEntry] = []  # passive backup: entries since the last checkpoint
@@ -73,20 +74,20 @@ class Replica:
 
     # -- connections -------------------------------------------------------------------
 
-    def connected(self, conn) -> None:  # noqa: ANN001
+    def connected(self, conn: Conn) -> None:
         pass
 
-    def disconnected(self, conn) -> None:  # noqa: ANN001
+    def disconnected(self, conn: Conn) -> None:
         if conn is self.lfd_conn:
             self.lfd_conn = None
         for client, c in list(self.client_conns.items()):
             if c is conn:
                 del self.client_conns[client]
 
-    def refused(self, conn, why: str) -> None:  # noqa: ANN001
+    def refused(self, conn: Conn, why: str) -> None:
         self.console.say(f"{self.name}: refused a message from {conn.describe()}: {why}")
 
-    def peer_up(self, name: str, conn) -> None:  # noqa: ANN001
+    def peer_up(self, name: str, conn: Conn) -> None:
         """My link to replica ``name`` is up."""
         self.links[name] = conn
         conn.identified(name)
@@ -105,7 +106,7 @@ class Replica:
             if not self.syncing:
                 self._finish_sync()
 
-    def received(self, conn, m: Message) -> None:  # noqa: ANN001, C901
+    def received(self, conn: Conn, m: Message) -> None:
         """Check who sent ``m`` and act on it."""
         who = self._sender_ok(conn, m)
         if who is None:
@@ -134,7 +135,7 @@ class Replica:
         else:
             self.refused(conn, f"unexpected {text(m)}")
 
-    def _sender_ok(self, conn, m: Message) -> Optional[str]:  # noqa: ANN001
+    def _sender_ok(self, conn: Conn, m: Message) -> Optional[str]:
         """The sender's name if it may send ``m`` to me on ``conn``; else refuse it."""
         c = self.cluster
         lfd = c.lfd_of[self.name]
@@ -172,7 +173,7 @@ class Replica:
 
     # -- heartbeats and roles -----------------------------------------------------------
 
-    def _heartbeat(self, conn, m: Heartbeat) -> None:  # noqa: ANN001
+    def _heartbeat(self, conn: Conn, m: Heartbeat) -> None:
         self.console.say(f"[{m.count}] {self.name} receives heartbeat from {m.sender}")
         conn.send(Heartbeat(self.name, m.sender, m.count))
 
@@ -324,7 +325,7 @@ class Replica:
 
     # -- requests -----------------------------------------------------------------------
 
-    def _request(self, conn, m: Request) -> None:  # noqa: ANN001
+    def _request(self, conn: Conn, m: Request) -> None:
         self.console.say(f"Received {m.brief()}")
         if not self.ready or self.syncing is not None or self.role is None:
             self.buffer.append(m)
@@ -379,7 +380,7 @@ class Replica:
                          f"{self.ack_timeout:g} s: no longer synced")
         self.synced.discard(backup)
 
-    def _log_entry(self, conn, m: LogEntry) -> None:  # noqa: ANN001
+    def _log_entry(self, conn: Conn, m: LogEntry) -> None:
         if self.role == "primary" or m.sender != self.leader:
             # A deposed primary's entries: the primary we follow checkpointed us since.
             self.refused(conn, f"{text(m)}: {m.sender} is not the primary I follow")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Optional
 
 from herd.replication.cluster import GFD, RM, Cluster
+from herd.replication.connection import Conn
 from herd.replication.console import Console
 from herd.replication.membership import Membership as Members
 from herd.protocols.replication import (
@@ -42,16 +43,16 @@ class Manager:
         self.primary: Optional[str] = None
         self.epoch = 0  # promotions so far: a primary's epoch fences off the deposed ones
         self.recovering: dict[str, str] = {}  # replica -> the replica it recovers from
-        self.gfd_conn: Optional[object] = None
-        self.clients: dict[str, object] = {}
+        self.gfd_conn: Optional[Conn] = None
+        self.clients: dict[str, Conn] = {}
         self._told: dict[str, Assignment] = {}
 
     # -- connections --------------------------------------------------------------------
 
-    def connected(self, conn) -> None:  # noqa: ANN001
+    def connected(self, conn: Conn) -> None:
         pass
 
-    def disconnected(self, conn) -> None:  # noqa: ANN001
+    def disconnected(self, conn: Conn) -> None:
         if conn is self.gfd_conn:
             self.gfd_conn = None
             self.console.say(f"{RM}: lost the {GFD}")
@@ -60,10 +61,10 @@ class Manager:
                 del self.clients[client]
                 self._told.pop(client, None)
 
-    def refused(self, conn, why: str) -> None:  # noqa: ANN001
+    def refused(self, conn: Conn, why: str) -> None:
         self.console.say(f"{RM}: refused a message from {conn.describe()}: {why}")
 
-    def received(self, conn, m: Message) -> None:  # noqa: ANN001
+    def received(self, conn: Conn, m: Message) -> None:
         if conn.peer is None:
             if isinstance(m, Hello) and m.sender == GFD and m.receiver == RM:
                 conn.identified(GFD)

@@ -1,0 +1,86 @@
+"""Reading a request: bearer and basic credentials, form, multipart or JSON parameters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Optional
+
+from twisted.web.iweb import IRequest
+
+from herd.imaging.api.errors import BadRequest
+
+
+def bearer(request: IRequest) -> Optional[str]:
+    """The token of ``Authorization: Bearer <token>``, or None."""
+    header = request.getHeader(b"authorization")
+    if not header:
+        return None
+    scheme, _, token = header.decode("latin-1").strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def basic(request: IRequest) -> Optional[tuple[str, str]]:
+    """``(user, password)`` of ``Authorization: Basic ...``, or None."""
+    header = request.getHeader(b"authorization")
+    if not header:
+        return None
+    scheme, _, encoded = header.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+class Params:
+    """A request's parameters: form fields, multipart fields, query string or JSON object."""
+
+    def __init__(self, request: IRequest) -> None:
+        self._args: dict[bytes, list[bytes]] = dict(request.args or {})
+        self._json: dict[str, object] = {}
+        ctype = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+        if ctype == b"application/json" and request.content is not None:
+            request.content.seek(0)
+            raw = request.content.read()
+            if raw.strip():
+                try:
+                    document = json.loads(raw)
+                except ValueError:
+                    raise BadRequest("the body is not valid JSON") from None
+                if not isinstance(document, dict):
+                    raise BadRequest("the JSON body must be an object")
+                self._json = document
+
+    def text(self, name: str, default: Optional[str] = None, limit: int = 256) -> Optional[str]:
+        """The text parameter ``name`` (trimmed), or ``default`` when absent or blank."""
+        if name in self._json:
+            value = self._json[name]
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            if value is None:
+                return default
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise BadRequest(f"{name} must be a string")
+            text = str(value)
+        elif name.encode() in self._args:
+            try:
+                text = self._args[name.encode()][0].decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequest(f"{name} is not UTF-8 text") from None
+        else:
+            return default
+        text = text.strip()
+        if len(text) > limit:
+            raise BadRequest(f"{name} is longer than {limit} characters")
+        if "\x00" in text:
+            raise BadRequest(f"{name} contains a NUL character")
+        return text or default
+
+    def file(self, name: str) -> Optional[bytes]:
+        """The bytes of the form part ``name``, or None."""
+        values = self._args.get(name.encode())
+        return values[0] if values else None

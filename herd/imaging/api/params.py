@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from email.message import Message
+from email.parser import BytesParser
 from typing import Optional
+from urllib.parse import parse_qs
 
 from twisted.web.iweb import IRequest
 
@@ -37,15 +40,34 @@ def basic(request: IRequest) -> Optional[tuple[str, str]]:
 
 
 class Params:
-    """A request's parameters: form fields, multipart fields, query string or JSON object."""
+    """A request's parameters: form fields, multipart fields, query string or JSON object.
+
+    The site does not parse bodies itself (``parsePOSTFormSubmission=False``), so that a
+    malformed body gets a JSON 400 from here rather than a bare one from Twisted.
+    """
 
     def __init__(self, request: IRequest) -> None:
-        self._args: dict[bytes, list[bytes]] = dict(request.args or {})
+        self._args: dict[bytes, list[bytes]] = {}
+        for key, values in (request.args or {}).items():
+            self._args.setdefault(key, []).extend(values)
         self._json: dict[str, object] = {}
-        ctype = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
-        if ctype == b"application/json" and request.content is not None:
+        header = request.getHeader(b"content-type") or b""
+        ctype = header.split(b";")[0].strip().lower()
+        raw = b""
+        if request.content is not None:
             request.content.seek(0)
             raw = request.content.read()
+            request.content.seek(0)
+        if not raw.strip():
+            return
+        if ctype == b"multipart/form-data":
+            self._args.update(_multipart(header, raw))
+        elif ctype == b"application/x-www-form-urlencoded":
+            try:
+                self._args.update(parse_qs(raw, keep_blank_values=True, strict_parsing=False))
+            except ValueError:
+                raise BadRequest("malformed form body") from None
+        elif ctype == b"application/json":
             if raw.strip():
                 try:
                     document = json.loads(raw)
@@ -84,3 +106,19 @@ class Params:
         """The bytes of the form part ``name``, or None."""
         values = self._args.get(name.encode())
         return values[0] if values else None
+
+
+def _multipart(header: bytes, raw: bytes) -> dict[bytes, list[bytes]]:
+    """The parts of a multipart/form-data body, by field name."""
+    message: Message = BytesParser().parsebytes(
+        b"MIME-Version: 1.0\r\nContent-Type: " + header + b"\r\n\r\n" + raw)
+    if not message.is_multipart():
+        raise BadRequest("malformed multipart/form-data body")
+    parts: dict[bytes, list[bytes]] = {}
+    for part in message.get_payload():  # type: ignore[union-attr]
+        name = part.get_param("name", header="content-disposition")
+        if not name or not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        parts.setdefault(name.encode("utf-8"), []).append(payload or b"")
+    return parts

@@ -146,7 +146,7 @@ def makeService(options: Options) -> IService:
     top = MultiService()
     ImagingService(reactor, accounts, store, registry, scheduler,
                    Path(options["users"]) if options["users"] else None).setServiceParent(top)
-    site = Site(api.resource())
+    site = Site(api.resource(), parsePOSTFormSubmission=False)
     site.requestFactory = limited_request(options["max-upload"] + 256 * 1024)
     site.noisy = False
     internet.TCPServer(api_port, site, interface=options["interface"]).setServiceParent(top)

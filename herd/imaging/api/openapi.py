@@ -36,6 +36,11 @@ _FORM_WORKLOAD = {
     },
 }
 
+_JSON_WORKLOAD = copy.deepcopy(_FORM_WORKLOAD)
+_JSON_WORKLOAD["properties"]["tags"] = {
+    "oneOf": [{"type": "string", "maxLength": 1024},
+              {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 16}]}
+
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "herd imaging (DPIP)", "version": "1.0.0",
@@ -103,7 +108,7 @@ _DOCUMENT: dict[str, Any] = {
             "requestBody": {"required": False, "content": {
                 "application/x-www-form-urlencoded": {"schema": _FORM_WORKLOAD},
                 "multipart/form-data": {"schema": _FORM_WORKLOAD},
-                "application/json": {"schema": _FORM_WORKLOAD}}},
+                "application/json": {"schema": _JSON_WORKLOAD}}},
             "responses": {"201": _ok("The new workload", "Workload"),
                           "400": _error("Unknown filter or malformed parameter"), **_AUTH}}},
         "/workloads/{workload_id}": {"get": {

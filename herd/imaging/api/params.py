@@ -64,9 +64,11 @@ class Params:
             self._args.update(_multipart(header, raw))
         elif ctype == b"application/x-www-form-urlencoded":
             try:
-                self._args.update(parse_qs(raw, keep_blank_values=True, strict_parsing=False))
+                form = parse_qs(raw.decode("latin-1"), keep_blank_values=True, errors="strict")
             except ValueError:
-                raise BadRequest("malformed form body") from None
+                raise BadRequest("malformed form body (URL-encoded UTF-8 expected)") from None
+            for key, values in form.items():
+                self._args[key.encode("utf-8")] = [v.encode("utf-8") for v in values]
         elif ctype == b"application/json":
             if raw.strip():
                 try:
@@ -82,7 +84,9 @@ class Params:
         if name in self._json:
             value = self._json[name]
             if isinstance(value, list):
-                value = ",".join(str(v) for v in value)
+                if not all(isinstance(v, str) for v in value):
+                    raise BadRequest(f"{name} must be a string or an array of strings")
+                value = ",".join(value)
             if value is None:
                 return default
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -113,6 +117,9 @@ def _multipart(header: bytes, raw: bytes) -> dict[bytes, list[bytes]]:
     message: Message = BytesParser().parsebytes(
         b"MIME-Version: 1.0\r\nContent-Type: " + header + b"\r\n\r\n" + raw)
     if not message.is_multipart():
+        boundary = message.get_boundary()
+        if boundary and raw.strip() == f"--{boundary}--".encode("latin-1"):
+            return {}  # a form without a field
         raise BadRequest("malformed multipart/form-data body")
     parts: dict[bytes, list[bytes]] = {}
     for part in message.get_payload():  # type: ignore[union-attr]

@@ -90,8 +90,6 @@ class Scheduler:
                                          attempt=True):
             return  # done already
         worker.jobs.add(job.id)
-        self.log.debug("job {job} to {worker} (load {load:.2f})", job=job.id,
-                       worker=worker.name, load=worker.load())
         d = worker.link.run_job(job)
         d.addTimeout(self.job_timeout, self._clock)
         d.addCallbacks(self._finished, self._failed, callbackArgs=(job, worker),

@@ -162,7 +162,8 @@ class ImagingAPI:
                 raise TooMany(f"the queue is full ({error}); retry later") from None
         image_id = new_id()
         info, path = await self._in_thread(inspect_and_save, data, self.limits,
-                                           self._images / workload.directory, image_id)
+                                           self._images / workload.directory, image_id,
+                                           kind == ORIGINAL)
         image = StoredImage(image_id, workload.id, kind, str(path), info.content_type)
         now = self._clock.seconds()
         if kind == ORIGINAL:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from email.message import Message
-from email.parser import BytesParser
+import re
 from typing import Optional
 from urllib.parse import parse_qs
 
@@ -112,20 +111,38 @@ class Params:
         return values[0] if values else None
 
 
+_NAME = re.compile(rb'(?:^|;)\s*name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))', re.I)
+_BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))', re.I)
+
+
 def _multipart(header: bytes, raw: bytes) -> dict[bytes, list[bytes]]:
-    """The parts of a multipart/form-data body, by field name."""
-    message: Message = BytesParser().parsebytes(
-        b"MIME-Version: 1.0\r\nContent-Type: " + header + b"\r\n\r\n" + raw)
-    if not message.is_multipart():
-        boundary = message.get_boundary()
-        if boundary and raw.strip() == f"--{boundary}--".encode("latin-1"):
-            return {}  # a form without a field
-        raise BadRequest("malformed multipart/form-data body")
+    """The parts of a multipart/form-data body, by field name (byte searches only: a
+    32 MiB upload splits in milliseconds, on the reactor thread)."""
+    found = _BOUNDARY.search(header)
+    if found is None:
+        raise BadRequest("multipart/form-data without a boundary")
+    delimiter = b"--" + (found.group(1) or found.group(2))
+    if raw.strip() == delimiter + b"--":
+        return {}  # a form without a field
+    start = raw.find(delimiter)
+    if start < 0:
+        raise BadRequest("malformed multipart/form-data body (no boundary in it)")
     parts: dict[bytes, list[bytes]] = {}
-    for part in message.get_payload():  # type: ignore[union-attr]
-        name = part.get_param("name", header="content-disposition")
-        if not name or not isinstance(name, str):
-            continue
-        payload = part.get_payload(decode=True)
-        parts.setdefault(name.encode("utf-8"), []).append(payload or b"")
-    return parts
+    position = start + len(delimiter)
+    while True:
+        if raw.startswith(b"--", position):
+            return parts  # the closing delimiter
+        following = raw.find(b"\r\n" + delimiter, position)
+        if following < 0:
+            raise BadRequest("malformed multipart/form-data body (unterminated part)")
+        part = raw[position:following]
+        head, sep, body = part.partition(b"\r\n\r\n")
+        if not sep:
+            raise BadRequest("malformed multipart/form-data body (part without headers)")
+        for line in head.split(b"\r\n"):
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-disposition":
+                name = _NAME.search(value)
+                if name is not None:
+                    parts.setdefault(name.group(1) or name.group(2), []).append(body)
+        position = following + 2 + len(delimiter)

@@ -1,9 +1,9 @@
 """Uploaded images: refused before they are decoded when too big, decoded once to be sure.
 
 ``inspect_and_save`` runs in a thread. ``Image.open`` reads only the header, so a file over
-the pixel limit (a decompression bomb) is refused before any pixel is decoded; then the
-whole image is decoded once, so a truncated file is refused before it is stored or sent
-to a worker.
+the pixel limit (a decompression bomb) is refused before any pixel is decoded; then an
+original is decoded once, so a truncated file is refused before it is stored or sent to a
+worker. A worker's result (made by Pillow) gets the header checks only.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ class Inspected:
     height: int
 
 
-def inspect(data: bytes, limits: Limits) -> Inspected:
-    """What ``data`` is, or TooLarge / Unsupported / BadRequest."""
+def inspect(data: bytes, limits: Limits, decode: bool = True) -> Inspected:
+    """What ``data`` is, or TooLarge / Unsupported / BadRequest. ``decode=False`` trusts
+    the pixels after the header checks (a worker's result, made by Pillow itself)."""
     if len(data) > limits.max_bytes:
         raise TooLarge(f"the image has {len(data)} bytes; the limit is {limits.max_bytes}")
     if not data:
@@ -62,7 +63,8 @@ def inspect(data: bytes, limits: Limits) -> Inspected:
             raise TooLarge(f"{width}x{height} pixels x {frames} frame(s) is over the limit "
                            f"of {limits.max_pixels} pixels (refused before decoding)")
         try:
-            image.load()
+            if decode:
+                image.load()
         except Image.DecompressionBombError as error:
             raise TooLarge(f"too many pixels: {error}") from None
         except (OSError, SyntaxError, ValueError, EOFError) as error:
@@ -71,9 +73,10 @@ def inspect(data: bytes, limits: Limits) -> Inspected:
     return Inspected(fmt, content_type(fmt), extension(fmt), width, height)
 
 
-def inspect_and_save(data: bytes, limits: Limits, folder: Path, image_id: str) -> tuple[Inspected, Path]:
+def inspect_and_save(data: bytes, limits: Limits, folder: Path, image_id: str,
+                     decode: bool = True) -> tuple[Inspected, Path]:
     """Inspect ``data``, then write it as ``folder/<image_id>.<ext>`` (atomically)."""
-    info = inspect(data, limits)
+    info = inspect(data, limits, decode)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{image_id}.{info.extension}"
     temporary = folder / f".{image_id}.part"

@@ -59,8 +59,11 @@ class WorkerConnection(amp.AMP):
     def report(self, cpu: float, memory: float, running_jobs: int, gpu: float) -> dict:
         if self.name is None:
             raise NotSubscribed("subscribe first")
-        self._registry.report(self.name, cpu, memory, running_jobs,
-                              None if gpu <= NO_GPU else gpu)
+        try:
+            self._registry.report(self.name, cpu, memory, running_jobs,
+                                  None if gpu <= NO_GPU else gpu)
+        except KeyError:  # declared dead; the connection is being cut
+            raise NotSubscribed(f"{self.name} is no longer subscribed") from None
         return {}
 
     def run_job(self, job: Job) -> "Deferred[str]":

@@ -105,7 +105,7 @@ class WorkerRegistry:
 
     def report(self, name: str, cpu: float, memory: float, running_jobs: int,
                gpu: Optional[float]) -> None:
-        """A load report: also the worker's heartbeat."""
+        """A load report: also the worker's heartbeat (KeyError if it is not live)."""
         worker = self.live[name]
         worker.cpu, worker.memory, worker.gpu = cpu, memory, gpu
         worker.reported_jobs = running_jobs

@@ -98,7 +98,7 @@ class Scheduler:
     def _finished(self, result: str, job: Job, worker: LiveWorker) -> None:
         worker.jobs.discard(job.id)
         state = self._store.job(job.id)
-        if state is not None and state[1] == ASSIGNED:  # answered without a stored result
+        if state is not None and state[1:] == (ASSIGNED, worker.name):  # no stored result
             self._requeue(job, "the worker answered but no result was stored")
         self.kick()
 

@@ -16,7 +16,7 @@ from herd.imaging.worker.connection import ControllerConnection
 from herd.imaging.worker.jobs import JobRunner
 from herd.imaging.worker.load import LoadSampler
 from herd.testing.imaging import frame, in_thread_now
-from tests.imaging.helpers import ApiCase
+from herd.testing.imaging import ApiCase
 
 SERVER = IPv4Address("TCP", "10.1.2.3", 8081)
 WORKER = IPv4Address("TCP", "10.1.2.9", 40000)

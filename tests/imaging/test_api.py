@@ -9,7 +9,7 @@ from herd.imaging.api.openapi import document
 from herd.imaging.api.uploads import Limits
 from herd.imaging.model import is_id
 from herd.testing.imaging import bomb_png, frame
-from tests.imaging.helpers import ApiCase
+from herd.testing.imaging import ApiCase
 
 WORKLOAD_FIELDS = {"workload_id", "filter", "workload_name", "status", "running_jobs",
                    "filtered_images"}

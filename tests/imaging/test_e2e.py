@@ -166,7 +166,7 @@ def test_schemathesis_finds_no_500_and_no_answer_off_the_document(system: Imagin
          "--generation-database", "none", "--phases", "coverage,fuzzing",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
          "response_schema_conformance,response_headers_conformance"],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, cwd=system.data.parent)  # its cache there
     assert run.returncode == 0, run.stdout[-4000:]
     assert "passed" in run.stdout
 

@@ -49,7 +49,7 @@ class AmpTests(ApiCase):
         worker, controller, pump, runner = self.connect()
         self.assertEqual(runner.endpoint, "http://10.1.2.3:8080")
         live = self.registry.live["w1"]
-        self.assertEqual((live.tags, live.slots, live.cpu, live.memory), (frozenset({"gpu"}), 2, 12.5, 40.0))
+        self.assertEqual((live.tags, live.slots, live.cpu, live.memory), (frozenset({"gpu"}), 3, 12.5, 40.0))  # 2 slots + 1 prefetch
         self.assertEqual(self.store.activity("w1")[0][1:], (12.5, 40.0, 0, None))
         runner._http = StubTreq(self.api.resource())  # a client that we flush below
         runner.use_store("http://api", runner.token)

@@ -42,7 +42,7 @@ class ControllerConnection(amp.AMP):
     def connectionMade(self) -> None:
         super().connectionMade()
         d = self.callRemote(Subscribe, name=self._name, tags=self._tags,
-                            slots=self._runner.slots, proof=self._proof())
+                            slots=self._runner.capacity, proof=self._proof())
         d.addCallbacks(self._subscribed, self._refused)
 
     def _subscribed(self, answer: dict) -> dict:

@@ -1,12 +1,18 @@
 """A worker's jobs: download the original through the API, filter it in a thread, upload
-the result as ``filtered`` (naming the job), all with an injected treq client."""
+the result as ``filtered`` (naming the job), all with an injected treq client.
+
+At most ``slots`` images are filtered at once; the worker accepts ``prefetch`` jobs more
+than that (its capacity, told to the controller), so the next image downloads while one is
+filtered and a one-slot worker is not idle between two jobs.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from treq.client import HTTPClient
+from twisted.internet.defer import DeferredSemaphore
 from twisted.logger import Logger
 
 from herd.imaging.accounts import InThread
@@ -21,10 +27,12 @@ class JobRunner:
     log = Logger()
 
     def __init__(self, http: HTTPClient, in_thread: InThread, slots: int,
-                 timeout: float = 60.0) -> None:
+                 timeout: Optional[float] = 60.0, prefetch: int = 1) -> None:
         self._http = http
         self._in_thread = in_thread
         self.slots = slots
+        self.capacity = slots + prefetch
+        self._filtering = DeferredSemaphore(slots)
         self.timeout = timeout
         self.running = 0
         self.done = 0
@@ -37,8 +45,8 @@ class JobRunner:
 
     async def run(self, job_id: str, workload_id: str, image_id: str, filter: str) -> str:
         """Filter one image; the id of the stored result ("" if another worker's won)."""
-        if self.running >= self.slots:
-            raise WorkerBusy(f"{self.running} jobs running, {self.slots} slots")
+        if self.running >= self.capacity:
+            raise WorkerBusy(f"{self.running} jobs in hand, capacity {self.capacity}")
         self.running += 1
         try:
             return await self._run(job_id, workload_id, image_id, filter)
@@ -57,7 +65,7 @@ class JobRunner:
         if response.code != 200:
             raise JobFailed(f"download of {image_id} refused: {response.code} {_message(original)}")
         try:
-            result: Filtered = await self._in_thread(apply, filter, original)
+            result: Filtered = await self._filtering.run(self._in_thread, apply, filter, original)
         except FilterError as error:
             raise JobFailed(str(error)) from None
         body, ctype = encode_multipart(

@@ -29,6 +29,13 @@ def host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def nonnegative_int(text: str) -> int:
+    """An integer from 0 up."""
+    if not str(text).strip().isdigit():
+        raise usage.UsageError(f"must be an integer >= 0: {text!r}")
+    return int(text)
+
+
 class Options(usage.Options):
     """Command line of ``twistd imaging-worker`` (the seed's flags)."""
 
@@ -38,7 +45,9 @@ class Options(usage.Options):
         ["worker-name", "n", None, "This worker's name (unique among live workers)."],
         ["tags", "t", "", "Comma-separated tags (workloads with tags run only on workers "
          "carrying all of them)."],
-        ["slots", "s", os.cpu_count() or 1, "Jobs run at once.", positive_int],
+        ["slots", "s", os.cpu_count() or 1, "Images filtered at once.", positive_int],
+        ["prefetch", None, 1, "Jobs accepted beyond --slots (downloading while filtering).",
+         nonnegative_int],
         ["secret", None, None, "File with the controller's worker secret "
          "(default: $HERD_SECRET)."],
         ["http-timeout", None, 60.0, "Seconds for one download or upload.", positive_float],
@@ -64,7 +73,7 @@ def makeService(options: Options) -> IService:
 
     in_thread = partial(deferToThreadPool, reactor, reactor.getThreadPool())
     runner = JobRunner(http_client(reactor, connect_timeout=10), in_thread, options["slots"],
-                       timeout=options["http-timeout"])
+                       timeout=options["http-timeout"], prefetch=options["prefetch"])
     name = options["worker-name"]
     secret = options["proof-secret"]
     proofs = Tokens(secret, reactor) if secret else None

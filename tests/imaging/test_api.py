@@ -144,6 +144,7 @@ class ImageTests(ApiCase):
             ({}, frame(1), 400),                                      # no workload_id
             ({"workload_id": self.workload_id, "type": "thumb"}, frame(1), 400),
             ({"workload_id": "f" * 32}, frame(1), 404),
+            ({"workload_id": "../../etc"}, frame(1), 400),
             ({"workload_id": self.workload_id}, b"%PDF-1.4 not an image", 415),
             ({"workload_id": self.workload_id}, frame(1)[:-40], 400),  # truncated
             ({"workload_id": self.workload_id}, b"", 400),

@@ -143,6 +143,9 @@ class ImagingAPI:
         workload_id = params.text("workload_id")
         if not workload_id:
             raise BadRequest("workload_id is required", "missing_parameter")
+        if not is_id(workload_id):
+            raise BadRequest(f"malformed workload_id {workload_id!r} (32 hex digits expected)",
+                             "bad_parameter")
         data = params.file("data")
         if data is None:
             raise BadRequest("the image goes in the multipart field 'data'", "missing_parameter")

@@ -131,7 +131,7 @@ _DOCUMENT: dict[str, Any] = {
                 }}}}},
             "responses": {
                 "201": _ok("Stored", "Uploaded"),
-                "400": _error("Missing parameter, bad type, truncated or corrupt image"),
+                "400": _error("Missing or malformed parameter, bad type, truncated or corrupt image"),
                 **_AUTH,
                 "403": _error("A user's token uploading a filtered image"),
                 "404": _error("No such workload or job"),

@@ -79,6 +79,7 @@ class ImagingAPI:
     # endpoints
     @app.route("/login", methods=["POST"])
     async def login(self, request: IRequest) -> bytes:
+        """HTTP Basic credentials -> ``user``, ``token``."""
         credentials = basic(request)
         if credentials is None:
             request.setHeader(b"WWW-Authenticate", b'Basic realm="imaging"')
@@ -93,6 +94,7 @@ class ImagingAPI:
 
     @app.route("/logout", methods=["DELETE"])
     def logout(self, request: IRequest) -> bytes:
+        """Revoke this request's token -> ``logout_message``."""
         principal = self._principal(request)
         self._accounts.revoke_principal(principal)
         return json_body(request, 200, {
@@ -100,6 +102,7 @@ class ImagingAPI:
 
     @app.route("/status", methods=["GET"])
     def status(self, request: IRequest) -> bytes:
+        """``system_name``, ``server_time`` and the caller's workloads not completed."""
         principal = self._principal(request)
         owner = None if principal.is_worker else principal.subject
         now = self._clock.seconds()
@@ -111,6 +114,7 @@ class ImagingAPI:
 
     @app.route("/workloads", methods=["POST"])
     def create_workload(self, request: IRequest) -> bytes:
+        """A new workload (``filter``, ``workload_name``, ``tags``, all optional) -> 201."""
         principal = self._principal(request)
         params = Params(request)
         chosen = params.text("filter", DEFAULT_FILTER)
@@ -129,11 +133,13 @@ class ImagingAPI:
 
     @app.route("/workloads/<workload_id>", methods=["GET"])
     def get_workload(self, request: IRequest, workload_id: str) -> bytes:
+        """A workload as it is now."""
         principal = self._principal(request)
         return json_body(request, 200, self._describe(self._workload(principal, workload_id)))
 
     @app.route("/images", methods=["POST"])
     async def upload(self, request: IRequest) -> bytes:
+        """Store an original (and queue its job) or a worker's filtered result -> 201."""
         principal = self._principal(request)
         params = Params(request)
         spelled = params.text("type", ORIGINAL) or ORIGINAL
@@ -182,6 +188,7 @@ class ImagingAPI:
 
     @app.route("/images/<image_id>", methods=["GET"])
     def download(self, request: IRequest, image_id: str) -> bytes:
+        """The image's bytes with its Content-Type."""
         principal = self._principal(request)
         image = self._store.image(image_id) if is_id(image_id) else None
         if image is not None:
@@ -197,11 +204,13 @@ class ImagingAPI:
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi(self, request: IRequest) -> bytes:
+        """The OpenAPI 3 document."""
         return json_body(request, 200, document())
 
     # errors
     @app.handle_errors(ApiError)
     def api_error(self, request: IRequest, failure: Failure) -> bytes:
+        """A refusal of ours, as JSON."""
         error: ApiError = failure.value  # type: ignore[assignment]
         if error.status >= 500:
             self.log.failure("internal error on {uri}", failure, uri=request.uri)
@@ -209,6 +218,7 @@ class ImagingAPI:
 
     @app.handle_errors(HTTPException)
     def routing_error(self, request: IRequest, failure: Failure) -> bytes:
+        """No such path (404) or method (405), as JSON."""
         error: HTTPException = failure.value  # type: ignore[assignment]
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             request.setHeader(b"Allow", ", ".join(error.valid_methods).encode("ascii"))
@@ -219,5 +229,6 @@ class ImagingAPI:
 
     @app.handle_errors(Exception)
     def crash(self, request: IRequest, failure: Failure) -> bytes:
+        """Our own failure: logged once, 500 as JSON."""
         self.log.failure("internal error on {uri}", failure, uri=request.uri)
         return error_body(request, 500, "internal_error", "internal error (logged)")

@@ -172,11 +172,12 @@ def test_schemathesis_finds_no_500_and_no_answer_off_the_document(system: Imagin
 
 
 def test_a_worker_killed_mid_run_loses_no_image_and_doubles_none(system: ImagingSystem) -> None:
-    system.start_worker("victim", "--slots", "2", "--tags", "fragile")  # the only one tagged
+    system.start_worker("victim", "--slots", "1", "--tags", "fragile")  # the only one tagged
     client = alice(system)
     workload = client.create_workload(filter="blur", tags="fragile").json()["workload_id"]
-    for index in range(30):
-        assert client.upload(workload, frame(index, (400, 300))).status == 201
+    frames = [frame(index, (800, 600)) for index in range(30)]  # about 2 s of work for one slot
+    for data in frames:
+        assert client.upload(workload, data).status == 201
     wait_for(lambda: len(client.get(f"/workloads/{workload}").json()["filtered_images"]) >= 4, 30,
              "a few filtered images")
     system.group.stop("victim", signal.SIGKILL)
@@ -193,8 +194,9 @@ def test_a_server_restarted_mid_run_still_completes(system: ImagingSystem) -> No
     client = alice(system)
     made = client.create_workload(filter="grayscale", workload_name="restart", tags="solo")
     workload = made.json()["workload_id"]
-    for index in range(30):
-        assert client.upload(workload, frame(index, (400, 300))).status == 201
+    frames = [frame(index, (800, 600)) for index in range(30)]  # about 1 s of work for one slot
+    for data in frames:
+        assert client.upload(workload, data).status == 201
     wait_for(lambda: len(client.get(f"/workloads/{workload}").json()["filtered_images"]) >= 1, 30,
              "a filtered image")
     system.group.stop("server", signal.SIGKILL)

@@ -134,6 +134,7 @@ def test_refusals_over_real_sockets(system: ImagingSystem) -> None:
     assert client.upload(workload, bomb_png(7000, 7000)).status == 413
     assert client.upload(workload, b"just text", name="a.txt", ctype="text/plain").status == 415
     assert client.upload(workload, frame(1)[:-30]).status == 400
+    assert client.upload(workload, frame(1), kind="filtered").status == 403
     wrong = http("PATCH", system.base + f"/workloads/{workload}", headers=client.auth())
     assert (wrong.status, wrong.json()["error"]) == (405, "method_not_allowed")
     missing = client.get("/images/" + "0" * 32)

@@ -140,6 +140,12 @@ def makeService(options: Options) -> IService:
             return fixed_url.rstrip("/")
         return f"http://{'[' + host + ']' if ':' in host else host}:{api_port}"
 
+    loopback = ("127.0.0.1", "localhost", "::1")
+    if (options["interface"] in loopback and options["controller-interface"] not in loopback
+            and not fixed_url):
+        log.warn("the API listens on {interface} only: workers on other machines will not "
+                 "reach it (use --interface 0.0.0.0 or --api-url)",
+                 interface=options["interface"])
     proofs = Tokens(options["proof-secret"], reactor) if options["proof-secret"] else None
     if proofs is None:
         log.warn("no worker secret (--secret or $HERD_SECRET): any worker may subscribe")

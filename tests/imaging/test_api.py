@@ -194,6 +194,11 @@ class RoutingTests(ApiCase):
         self.assertEqual(self.call("GET", "/login")[0], 405)
         self.assertEqual(self.call("GET", "/nowhere", token)[1]["error"], "not_found")
 
+    def test_a_trailing_slash_is_the_same_endpoint(self) -> None:
+        token = self.login()
+        self.assertEqual(self.call("POST", "/workloads/", token)[0], 201)
+        self.assertEqual(self.call("GET", "/status/", token)[0], 200)
+
     def test_openapi_describes_every_route(self) -> None:
         code, served, _ = self.call("GET", "/openapi.json")
         self.assertEqual((code, served), (200, document()))

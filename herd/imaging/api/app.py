@@ -77,7 +77,7 @@ class ImagingAPI:
                 "tags": list(workload.tags)}
 
     # endpoints
-    @app.route("/login", methods=["POST"])
+    @app.route("/login", methods=["POST"], strict_slashes=False)
     async def login(self, request: IRequest) -> bytes:
         """HTTP Basic credentials -> ``user``, ``token``."""
         credentials = basic(request)
@@ -92,7 +92,7 @@ class ImagingAPI:
         self.log.info("{user} logged in", user=credentials[0])
         return json_body(request, 200, {"user": credentials[0], "token": token})
 
-    @app.route("/logout", methods=["DELETE"])
+    @app.route("/logout", methods=["DELETE"], strict_slashes=False)
     def logout(self, request: IRequest) -> bytes:
         """Revoke this request's token -> ``logout_message``."""
         principal = self._principal(request)
@@ -100,7 +100,7 @@ class ImagingAPI:
         return json_body(request, 200, {
             "logout_message": f"Bye {principal.subject}, your token has been revoked"})
 
-    @app.route("/status", methods=["GET"])
+    @app.route("/status", methods=["GET"], strict_slashes=False)
     def status(self, request: IRequest) -> bytes:
         """``system_name``, ``server_time`` and the caller's workloads not completed."""
         principal = self._principal(request)
@@ -112,7 +112,7 @@ class ImagingAPI:
             "active_workloads": [self._describe(w) for w in self._store.active_workloads(owner)],
         })
 
-    @app.route("/workloads", methods=["POST"])
+    @app.route("/workloads", methods=["POST"], strict_slashes=False)
     def create_workload(self, request: IRequest) -> bytes:
         """A new workload (``filter``, ``workload_name``, ``tags``, all optional) -> 201."""
         principal = self._principal(request)
@@ -131,13 +131,13 @@ class ImagingAPI:
                       user=principal.subject, id=workload_id, name=name, filter=chosen)
         return json_body(request, 201, self._describe(workload))
 
-    @app.route("/workloads/<workload_id>", methods=["GET"])
+    @app.route("/workloads/<workload_id>", methods=["GET"], strict_slashes=False)
     def get_workload(self, request: IRequest, workload_id: str) -> bytes:
         """A workload as it is now."""
         principal = self._principal(request)
         return json_body(request, 200, self._describe(self._workload(principal, workload_id)))
 
-    @app.route("/images", methods=["POST"])
+    @app.route("/images", methods=["POST"], strict_slashes=False)
     async def upload(self, request: IRequest) -> bytes:
         """Store an original (and queue its job) or a worker's filtered result -> 201."""
         principal = self._principal(request)
@@ -186,7 +186,7 @@ class ImagingAPI:
         return json_body(request, 201, {"workload_id": workload.id, "image_id": image_id,
                                         "type": spelled})
 
-    @app.route("/images/<image_id>", methods=["GET"])
+    @app.route("/images/<image_id>", methods=["GET"], strict_slashes=False)
     def download(self, request: IRequest, image_id: str) -> bytes:
         """The image's bytes with its Content-Type."""
         principal = self._principal(request)
@@ -202,7 +202,7 @@ class ImagingAPI:
         request.setHeader(b"Content-Type", image.content_type.encode("ascii"))
         return data
 
-    @app.route("/openapi.json", methods=["GET"])
+    @app.route("/openapi.json", methods=["GET"], strict_slashes=False)
     def openapi(self, request: IRequest) -> bytes:
         """The OpenAPI 3 document."""
         return json_body(request, 200, document())

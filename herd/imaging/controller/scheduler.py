@@ -77,11 +77,16 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         self._pass = None
+        blocked: set[tuple[str, ...]] = set()  # tag sets no free worker carries, this pass
         for job in list(self.queue.values()):
+            if job.tags in blocked:
+                continue
             if not self._registry.any_free():
                 return
             worker = self._registry.choose(job.tags)
-            if worker is not None:
+            if worker is None:
+                blocked.add(job.tags)
+            else:
                 self._send(job, worker)
 
     def _send(self, job: Job, worker: LiveWorker) -> None:

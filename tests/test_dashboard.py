@@ -15,9 +15,9 @@ from treq.testing import StubTreq
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
-from herd.scan.dashboard import dashboard_resource
-from herd.scan.metrics import NoMetrics, PoolMetrics
-from herd.scan.snapshot import DeadJob, HitView, PoolSnapshot, WorkerView
+from herd.scan.orchestrator.dashboard import dashboard_resource
+from herd.scan.orchestrator.metrics import NoMetrics, PoolMetrics
+from herd.scan.orchestrator.snapshot import DeadJob, HitView, PoolSnapshot, WorkerView
 
 NOW = 1_795_000_000.0
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

@@ -15,7 +15,7 @@ from herd.protocols.scan import (
     StatusRequest,
 )
 from herd.protocols.scan_replies import Failed, Found, NotFound, parse_dead, parse_hits, parse_status
-from herd.scan.orchestrator import Orchestrator
+from herd.scan.orchestrator.service import Orchestrator
 
 START = 1_790_000_000.0
 

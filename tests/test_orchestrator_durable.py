@@ -20,8 +20,8 @@ from herd.protocols.scan import (
     StatusRequest,
 )
 from herd.protocols.scan_replies import Found, NotFound, parse_hits, parse_status
-from herd.scan.orchestrator import Orchestrator
-from herd.scan.store import Store
+from herd.scan.orchestrator.service import Orchestrator
+from herd.scan.orchestrator.store import Store
 from test_orchestrator import START, FakeWorkers, check
 
 
@@ -204,7 +204,7 @@ class GroupCommitTests(SynchronousTestCase):
 
     def test_the_udp_protocol_replies_when_the_ack_is_ready(self) -> None:
         from fakes import FakeDatagramTransport
-        from herd.scan.udp import OrchestratorProtocol
+        from herd.scan.orchestrator.connection import OrchestratorProtocol
 
         protocol = OrchestratorProtocol(self.orchestrator.handle)
         protocol.transport = transport = FakeDatagramTransport()

@@ -3,7 +3,7 @@
 from twisted.internet.defer import Deferred, fail
 from twisted.trial.unittest import SynchronousTestCase
 
-from herd.scan.queue import DispatchQueue, WorkerFailed
+from herd.scan.orchestrator.queue import DispatchQueue, WorkerFailed
 
 
 class Runner:

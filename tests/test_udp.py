@@ -7,8 +7,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fakes import FakeDatagramTransport
 from herd.protocols.scan import Request
-from herd.scan.orchestrator import Orchestrator
-from herd.scan.udp import OrchestratorProtocol
+from herd.scan.orchestrator.service import Orchestrator
+from herd.scan.orchestrator.connection import OrchestratorProtocol
 
 PEER = ("127.0.0.1", 40000)
 

@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from herd.protocols.scan import CheckRequest
 from herd.protocols.scan_replies import Failed, Found, NotFound
-from herd.scan.worker_client import CheckClient, WorkerProtocolError, send_check
+from herd.scan.orchestrator.worker_connection import CheckClient, WorkerProtocolError, send_check
 
 REQUEST = CheckRequest("http://h/file1.html", "IRISH_CSE", "S1")
 

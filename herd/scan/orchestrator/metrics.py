@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from herd.scan.snapshot import PoolSnapshot
+from herd.scan.orchestrator.snapshot import PoolSnapshot
 
 WORKER_STATES = ("idle", "busy", "unreachable", "dead")
 """Exported on ``herd_scan_workers`` even when no worker is in them."""

@@ -1,9 +1,9 @@
 """The orchestrator: it keeps the pool, queues CHECK jobs, dispatches them and records results.
 
 This module decides; its only I/O is the SQLite ``Store``. Requests arrive already parsed
-(see ``herd.scan.udp``) with the sender's address, replies leave as bytes, and a job is run
+(see ``herd.scan.orchestrator.connection``) with the sender's address, replies leave as bytes, and a job is run
 on a worker through the injected ``check`` callable
-(``herd.scan.worker_client.check_on_worker`` in production).
+(``herd.scan.orchestrator.worker_connection.check_on_worker`` in production).
 
 Nothing acknowledged is lost: a CHECK is answered ``200 OK <id>`` only once the job is
 committed, a job whose worker fails goes back to the front of the queue (up to
@@ -51,10 +51,10 @@ from herd.protocols.scan_replies import (
     format_status,
     format_time,
 )
-from herd.scan.metrics import NoMetrics
-from herd.scan.queue import DispatchQueue, WorkerFailed
-from herd.scan.snapshot import DeadJob, HitView, PoolSnapshot, WorkerView
-from herd.scan.store import Store, StoredJob, StoredWorker
+from herd.scan.orchestrator.metrics import NoMetrics
+from herd.scan.orchestrator.queue import DispatchQueue, WorkerFailed
+from herd.scan.orchestrator.snapshot import DeadJob, HitView, PoolSnapshot, WorkerView
+from herd.scan.orchestrator.store import Store, StoredJob, StoredWorker
 
 Checker = Callable[[str, int, CheckRequest], "Deferred[Result]"]
 """Run one CHECK on the worker at (host, port); fails if the worker cannot answer."""

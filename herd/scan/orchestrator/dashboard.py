@@ -22,8 +22,8 @@ from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from herd.scan.metrics import PoolMetrics
-from herd.scan.snapshot import HitView, PoolSnapshot
+from herd.scan.orchestrator.metrics import PoolMetrics
+from herd.scan.orchestrator.snapshot import HitView, PoolSnapshot
 
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
 RASTER = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",

@@ -13,11 +13,11 @@ from twisted.python import usage
 from herd.core.allowlist import AllowList
 from herd.core.options import port_number, positive_float, positive_int
 from herd.core.tokens import Tokens, load_secret
-from herd.scan.metrics import NoMetrics, PoolMetrics
-from herd.scan.orchestrator import Orchestrator
-from herd.scan.store import Store
-from herd.scan.udp import OrchestratorProtocol
-from herd.scan.worker_client import check_on_worker
+from herd.scan.orchestrator.metrics import NoMetrics, PoolMetrics
+from herd.scan.orchestrator.service import Orchestrator
+from herd.scan.orchestrator.store import Store
+from herd.scan.orchestrator.connection import OrchestratorProtocol
+from herd.scan.orchestrator.worker_connection import check_on_worker
 
 log = Logger()
 
@@ -90,7 +90,7 @@ def makeService(options: Options) -> IService:
     if options["dashboard-port"] is not None:
         from twisted.web.server import Site
 
-        from herd.scan.dashboard import dashboard_resource
+        from herd.scan.orchestrator.dashboard import dashboard_resource
 
         metrics = PoolMetrics(orchestrator.snapshot)
         logs_root = Path(options["logs-root"]) if options["logs-root"] else None

@@ -95,3 +95,17 @@ class SignedRegistrationTests(SynchronousTestCase):
         for data, _ in transport.written:
             message = parse_request(data)
             checker.check(message.signed(), message.token)
+
+
+class NonsenseTests(SynchronousTestCase):
+    def test_an_answer_that_is_no_answer_changes_nothing(self) -> None:
+        clock = Clock()
+        protocol = RegistrationProtocol(REGISTER, ORCH, clock, retry=1)
+        protocol.transport = transport = FakeDatagramTransport()
+        protocol.startProtocol()
+        for nonsense in (b"200 OKAY", b"HTTP/1.1 200 OK", b"\xff\xfe", b""):
+            protocol.datagramReceived(nonsense, ORCH)
+        self.assertFalse(protocol.registered)
+        clock.advance(1)
+        self.assertEqual(len(transport.written), 2)
+        protocol.stopProtocol()

@@ -44,7 +44,7 @@ class OrchestratorProtocolTests(SynchronousTestCase):
             self.assertTrue(reply.startswith(b"400 ERROR "), (message, reply))
             self.assertLessEqual(len(reply), 1024)
         self.assertEqual(self.orchestrator.queue.depth, 0)
-        self.assertEqual(self.orchestrator.workers, {})
+        self.assertEqual(len(self.orchestrator.pool), 0)
 
     def test_a_crash_in_the_service_is_answered_and_logged(self) -> None:
         def broken(request: Request, sender: str) -> bytes:

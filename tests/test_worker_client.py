@@ -9,7 +9,8 @@ from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
-from herd.protocols.scan import CheckRequest
+from herd.core.tokens import Tokens
+from herd.protocols.scan import CheckRequest, parse_check
 from herd.protocols.scan_replies import Failed, Found, NotFound
 from herd.scan.orchestrator.worker_connection import CheckClient, WorkerProtocolError, send_check
 
@@ -102,3 +103,12 @@ class SendCheckTests(SynchronousTestCase):
         d = send_check(endpoint, REQUEST, 5, clock)
         clock.advance(5)
         self.failureResultOf(d, TimeoutError)
+
+    def test_with_a_secret_the_check_carries_a_token_the_worker_accepts(self) -> None:
+        clock = Clock()
+        clock.advance(1_790_000_000)
+        endpoint = StringEndpoint()
+        send_check(endpoint, REQUEST, 60, clock, Tokens(b"s3cret", clock, window=30))
+        sent = parse_check(endpoint.transport.value())
+        self.assertEqual(sent, REQUEST)
+        Tokens(b"s3cret", clock, window=30).check(sent.signed(), sent.token)  # the worker's side

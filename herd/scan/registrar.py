@@ -21,7 +21,8 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
 from herd.core.tokens import Tokens
-from herd.protocols.scan import HeartbeatRequest, RegisterRequest
+from herd.protocols.scan import HeartbeatRequest, ProtocolError, RegisterRequest
+from herd.protocols.scan_replies import UNKNOWN, Ack, parse_ack
 
 Address = tuple[str, int]
 
@@ -101,18 +102,23 @@ class RegistrationProtocol(DatagramProtocol):
         if addr != self.orchestrator:
             self.log.warn("ignored a datagram from {peer}, not the orchestrator", peer=addr)
             return
-        reply = datagram.decode("ascii", "replace").strip()
-        if reply.startswith("200 OK"):
+        try:
+            reply = parse_ack(datagram)
+        except ProtocolError as error:
+            self.log.error("the orchestrator answered nonsense: {error}", error=str(error))
+            return
+        if isinstance(reply, Ack):
             self._missed = 0
             if not self.registered:
                 self.log.info("registered with the orchestrator at {peer}", peer=addr)
                 self.registered = True
                 self._schedule(self._heartbeat, self._beat)
-        elif reply.startswith("404 UNKNOWN"):
+        elif reply.code == UNKNOWN:
             self.log.info("the orchestrator does not know this worker: registering again")
             self._rejoin()
         else:
-            self.log.error("the orchestrator refused: {reply}", reply=reply[:200])
+            self.log.error("the orchestrator refused: {reply}",
+                           reply=f"{reply.code} {reply.reason}"[:200])
 
 
 class RegistrationService(Service):

@@ -1,8 +1,10 @@
-"""The orchestrator: it keeps the pool, queues CHECK jobs, dispatches them and records results.
+"""The orchestrator: it routes requests, queues CHECK jobs, dispatches them, records results.
 
 This module decides; its only I/O is the SQLite ``Store``. Requests arrive already parsed
-(see ``herd.scan.orchestrator.connection``) with the sender's address, replies leave as bytes, and a job is run
-on a worker through the injected ``check`` callable
+(see ``herd.scan.orchestrator.connection``) with the sender's address; ``Access`` says
+whether the sender may make them, then a table of handlers by request type answers them.
+The workers are the ``Pool``'s, the waiting jobs the ``DispatchQueue``'s; a job is run on a
+worker through the injected ``check`` callable
 (``herd.scan.orchestrator.worker_connection.check_on_worker`` in production).
 
 Nothing acknowledged is lost: a CHECK is answered ``200 OK <id>`` only once the job is
@@ -14,18 +16,14 @@ running job is queued again.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
-from attrs import define, evolve
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from herd.core.allowlist import AllowList
-from herd.core.failure import FailureDetector
-from herd.core.tokens import TokenError, Tokens
 from herd.protocols.scan import (
     CheckRequest,
     DeadRequest,
@@ -37,12 +35,12 @@ from herd.protocols.scan import (
     StatusRequest,
 )
 from herd.protocols.scan_replies import (
+    UNKNOWN,
     DeadLetter,
     Found,
     Hit,
     NotFound,
     Result,
-    WorkerStatus,
     format_dead,
     format_error,
     format_hits,
@@ -51,48 +49,18 @@ from herd.protocols.scan_replies import (
     format_status,
     format_time,
 )
+from herd.scan.orchestrator.access import Access
 from herd.scan.orchestrator.metrics import NoMetrics
-from herd.scan.orchestrator.queue import DispatchQueue, WorkerFailed
-from herd.scan.orchestrator.snapshot import DeadJob, HitView, PoolSnapshot, WorkerView
-from herd.scan.orchestrator.store import Store, StoredJob, StoredWorker
+from herd.scan.orchestrator.pool import Pool, Worker
+from herd.scan.orchestrator.queue import DispatchQueue, Job
+from herd.scan.orchestrator.snapshot import PoolSnapshot, take_snapshot
+from herd.scan.orchestrator.store import Store, StoredJob
 
 Checker = Callable[[str, int, CheckRequest], "Deferred[Result]"]
 """Run one CHECK on the worker at (host, port); fails if the worker cannot answer."""
 
-IDLE, BUSY, UNREACHABLE, DEAD = "idle", "busy", "unreachable", "dead"
-CLIENT_REQUESTS = (CheckRequest, StatusRequest, HitsRequest, JobRequest, DeadRequest)
-
-
-@define(eq=False)
-class Job:
-    """A queued or running CHECK job."""
-
-    job_id: int
-    request: CheckRequest
-    submitted: float
-
-
-@define
-class WorkerRecord:
-    """What the orchestrator knows of one worker."""
-
-    worker_id: str
-    host: str
-    port: int
-    capacity: int
-    registered: float
-    state: str = IDLE
-    last_sent: Optional[float] = None
-    last_result: Optional[float] = None
-    jobs_done: int = 0
-
-    def status(self, running: int) -> WorkerStatus:
-        return WorkerStatus(self.worker_id, self.host, self.port, self.last_sent,
-                            self.last_result, self.state, self.jobs_done, running, self.capacity)
-
-    def stored(self) -> StoredWorker:
-        return StoredWorker(self.worker_id, self.host, self.port, self.capacity,
-                            self.registered, self.last_sent, self.last_result, self.jobs_done)
+Reply = Union[bytes, "Deferred[bytes]"]
+"""A reply datagram, or a Deferred of it (a CHECK under group commit)."""
 
 
 def result_kind(result: Result) -> tuple[str, Optional[str]]:
@@ -114,96 +82,72 @@ class Orchestrator(Service):
         check: Checker,
         clock: IReactorTime,
         store: Optional[Store] = None,
+        pool: Optional[Pool] = None,
+        queue: Optional[DispatchQueue[Job, Worker]] = None,
+        metrics: Optional[NoMetrics] = None,
+        access: Optional[Access] = None,
         max_attempts: int = 3,
         max_queue: int = 10_000,
-        heartbeat_timeout: float = 10.0,
-        tokens: Optional[Tokens] = None,
-        clients: AllowList = AllowList(),
-        workers_allowed: AllowList = AllowList(),
-        metrics: Optional[NoMetrics] = None,
         group_commit: bool = False,
     ) -> None:
         self._check = check
         self._clock = clock
         self.store = store if store is not None else Store(":memory:")
+        self.pool = pool if pool is not None else Pool(clock)
+        self.queue = queue if queue is not None else DispatchQueue(self.pool)
+        self.metrics = metrics if metrics is not None else NoMetrics()
+        self.access = access if access is not None else Access()
         self.max_attempts = max_attempts
         self.max_queue = max_queue
-        self.tokens = tokens
-        self.clients = clients
-        self.workers_allowed = workers_allowed
-        self.metrics = metrics if metrics is not None else NoMetrics()
-        self.workers: dict[str, WorkerRecord] = {}
-        self.queue: DispatchQueue[Job, str] = DispatchQueue(self._run)
-        self.detector: FailureDetector[str] = FailureDetector(clock, heartbeat_timeout, self._silent)
-        self._inflight: dict[str, set[Deferred[Result]]] = {}
         self.group_commit = group_commit
         self._batch: list[tuple[Job, Deferred[bytes]]] = []
+        self._dispatching = False
+        self._routes: dict[type, Callable[[Any], Reply]] = {
+            CheckRequest: self.submit,
+            RegisterRequest: self.register,
+            HeartbeatRequest: self.heartbeat,
+            StatusRequest: self.status,
+            HitsRequest: self.hits,
+            JobRequest: self.job,
+            DeadRequest: self.dead_letters,
+        }
 
     def startService(self) -> None:
-        """Load the pool and queue again every job that was not finished."""
+        """Take back the known workers and queue again every job that was not finished."""
         super().startService()
-        for stored in self.store.workers():
-            self.workers[stored.worker_id] = WorkerRecord(
-                stored.worker_id, stored.host, stored.port, stored.capacity, stored.registered,
-                UNREACHABLE, stored.last_sent, stored.last_result, stored.jobs_done,
-            )
+        self.pool.restore(self.store.workers())
         jobs = self.store.unfinished_jobs()
         for stored_job in jobs:
             self.store.requeue_job(stored_job.job_id)
             self.queue.submit(Job(stored_job.job_id, stored_job.request, stored_job.submitted))
-        if jobs or self.workers:
+        if jobs or len(self.pool):
             self.log.info("restarted with {jobs} unfinished jobs and {workers} known workers",
-                          jobs=len(jobs), workers=len(self.workers))
-        self.detector.start()
+                          jobs=len(jobs), workers=len(self.pool))
+        self.pool.start()
 
     def stopService(self) -> None:
         super().stopService()
-        self.detector.stop()
+        self.pool.stop()
+
+    def snapshot(self) -> PoolSnapshot:
+        """The pool as it is now, for the dashboard and the metrics."""
+        return take_snapshot(self.pool, self.queue, self.store, self._clock)
 
     # -- requests -----------------------------------------------------------------------
 
-    def handle(self, request: Request, sender: str = "127.0.0.1") -> Union[bytes, "Deferred[bytes]"]:
-        """Act on one parsed request from ``sender`` (an IP address); the reply datagram
-        (a Deferred of it for a CHECK under group commit)."""
-        if isinstance(request, CLIENT_REQUESTS):
-            if not self.clients.allows(sender):
-                self.metrics.on_refused("denied")
-                return format_error(f"{sender} is not allowed to use this orchestrator", "403 ERROR")
-        elif not self.workers_allowed.allows(sender):
+    def handle(self, request: Request, sender: str = "127.0.0.1") -> Reply:
+        """Act on one parsed request from ``sender`` (an IP address): first who may ask,
+        then the handler of the request's type."""
+        refusal = self.access.refuse(request, sender)
+        if refusal is not None:
             self.metrics.on_refused("denied")
-            return format_error(f"{sender} is not allowed to join this pool", "403 ERROR")
-        if isinstance(request, CheckRequest):
-            return self.submit(request)
-        if isinstance(request, (RegisterRequest, HeartbeatRequest)):
-            try:
-                if self.tokens is not None:
-                    self.tokens.check(request.signed(), request.token)
-            except TokenError as error:
-                self.log.warn("refused {request} from {sender}: {reason}",
-                              request=request.signed().decode(), sender=sender, reason=str(error))
-                self.metrics.on_refused("denied")
-                return format_error(str(error), "403 ERROR")
-            if isinstance(request, RegisterRequest):
-                self.register(request)
-                return format_ok()
-            return self.heartbeat(request)
-        if isinstance(request, StatusRequest):
-            statuses = [w.status(len(self._inflight.get(w.worker_id, ())))
-                        for w in self._workers_in_order()]
-            return format_status(statuses, request.page, self.queue.depth)
-        if isinstance(request, HitsRequest):
-            return format_hits(self.hits(request.count))
-        if isinstance(request, JobRequest):
-            return self.job_state(request.job_id)
-        if isinstance(request, DeadRequest):
-            return format_dead([
-                DeadLetter(j.job_id, j.request.site_id, j.request.ad_id, j.attempts,
-                           j.finished or 0.0, j.detail or "")
-                for j in self.store.recent("dead", request.count)
-            ])
-        return format_error(f"unsupported request {type(request).__name__}")
+            return refusal
+        route = self._routes.get(type(request))
+        if route is None:
+            return format_error(f"unsupported request {type(request).__name__}")
+        return route(request)
 
-    def submit(self, request: CheckRequest) -> Union[bytes, "Deferred[bytes]"]:
+    def submit(self, request: CheckRequest) -> Reply:
         """Store and queue a CHECK job; ``503 BUSY`` when the queue is full.
 
         With ``group_commit``, the jobs received in one reactor turn are committed together
@@ -243,150 +187,111 @@ class Orchestrator(Service):
         self.log.debug("queued job {job_id}: {url} {ad_id} {site_id}", job_id=job.job_id,
                        url=job.request.url, ad_id=job.request.ad_id, site_id=job.request.site_id)
         self.queue.submit(job)
+        self._dispatch()
 
-    def register(self, request: RegisterRequest) -> None:
+    def register(self, request: RegisterRequest) -> bytes:
         """Add a worker, or refresh the one with the same identifier."""
-        now = self._clock.seconds()
-        replaced = [w.worker_id for w in self.workers.values()
-                    if (w.host, w.port) == (request.host, request.port) and w.worker_id != request.worker_id]
-        for old in replaced:
-            self.log.info("worker {new} replaces {old} at {host}:{port}", new=request.worker_id,
-                          old=old, host=request.host, port=request.port)
-            del self.workers[old]
-            self.queue.worker_gone(old)
-            self.detector.forget(old)
+        worker, replaced = self.pool.register(request.worker_id, request.host, request.port,
+                                              request.capacity)
         self.store.delete_workers(replaced)
-        record = self.workers.get(request.worker_id)
-        if record is None:
-            record = WorkerRecord(request.worker_id, request.host, request.port, request.capacity, now)
-            self.workers[record.worker_id] = record
-            self.log.info("worker {worker_id} registered at {host}:{port} for {capacity} job(s) at once",
-                          worker_id=record.worker_id, host=record.host, port=record.port,
-                          capacity=record.capacity)
-        else:
-            record.host, record.port, record.capacity = request.host, request.port, request.capacity
-            record.registered = now
-        self.store.save_worker(record.stored())
-        self._alive(record)
+        self.store.save_worker(worker)
+        self._dispatch()
+        return format_ok()
 
     def heartbeat(self, request: HeartbeatRequest) -> bytes:
         """A worker is alive; ``404 UNKNOWN`` tells one we do not know to register."""
-        record = self.workers.get(request.worker_id)
-        if record is None:
-            return format_error(f"unknown worker {request.worker_id}: REGISTER first", "404 UNKNOWN")
-        self._alive(record)
+        if self.pool.heartbeat(request.worker_id) is None:
+            return format_error(f"unknown worker {request.worker_id}: REGISTER first", UNKNOWN)
+        self._dispatch()
         return format_ok()
 
-    def _alive(self, record: WorkerRecord) -> None:
-        self.detector.heard(record.worker_id)
-        if record.state in (UNREACHABLE, DEAD):
-            self.log.info("worker {worker_id} is back", worker_id=record.worker_id)
-        running = len(self._inflight.get(record.worker_id, ()))
-        record.state = BUSY if running else IDLE
-        self.queue.worker_ready(record.worker_id, record.capacity)
+    def status(self, request: StatusRequest) -> bytes:
+        """One page of the pool's status."""
+        return format_status([w.status() for w in self.pool], request.page, self.queue.depth)
 
-    def _silent(self, worker_id: str) -> None:
-        """The failure detector gave up on a worker: no more jobs; its jobs go elsewhere."""
-        record = self.workers.get(worker_id)
-        if record is None:
-            return
-        record.state = DEAD
-        self.queue.worker_gone(worker_id)
-        inflight = list(self._inflight.get(worker_id, ()))
-        self.log.warn("worker {worker_id} missed its heartbeats: dead; {count} job(s) requeued",
-                      worker_id=worker_id, count=len(inflight))
-        for d in inflight:
-            d.cancel()
+    def hits(self, request: HitsRequest) -> bytes:
+        """The last hits, newest first."""
+        return format_hits(Hit(j.worker_id or "?", j.request.site_id, j.request.ad_id,
+                               j.started or j.submitted, j.detail or "?")
+                           for j in self.store.recent("yes", request.count))
+
+    def job(self, request: JobRequest) -> bytes:
+        """One job's state."""
+        job = self.store.job(request.job_id)
+        if job is None:
+            return format_error(f"no job {request.job_id}", "404 ERROR")
+        return format_job(request.job_id, job.state, _job_words(job))
+
+    def dead_letters(self, request: DeadRequest) -> bytes:
+        """The last jobs given up, newest first."""
+        return format_dead([
+            DeadLetter(j.job_id, j.request.site_id, j.request.ad_id, j.attempts,
+                       j.finished or 0.0, j.detail or "")
+            for j in self.store.recent("dead", request.count)
+        ])
 
     # -- running jobs -------------------------------------------------------------------
 
-    def _run(self, job: Job, worker_id: str) -> "Deferred[None]":
-        record = self.workers[worker_id]
+    def _dispatch(self) -> None:
+        """Hand waiting jobs to workers with a free slot, for as long as there are both."""
+        if self._dispatching:
+            return  # a job ended synchronously inside the loop below; the loop goes on
+        self._dispatching = True
+        try:
+            while (match := self.queue.take()) is not None:
+                job, worker = match
+                try:
+                    self._run(job, worker)
+                except Exception:
+                    self.log.failure("could not run job {job_id} on {worker_id}",
+                                     job_id=job.job_id, worker_id=worker.worker_id)
+        finally:
+            self._dispatching = False
+
+    def _run(self, job: Job, worker: Worker) -> None:
         now = self._clock.seconds()
-        record.last_sent = now
-        attempt = self.store.start_job(job.job_id, worker_id, now)
+        attempt = self.store.start_job(job.job_id, worker.worker_id, now)
         self.metrics.on_dispatched(now - job.submitted)
         self.log.info("dispatched job {job_id} to {worker_id} (attempt {attempt})",
-                      job_id=job.job_id, worker_id=worker_id, attempt=attempt)
-        request = job.request
-        if self.tokens is not None:
-            request = evolve(request, token=self.tokens.make(request.signed()))
-        d = self._check(record.host, record.port, request)
-        self._inflight.setdefault(worker_id, set()).add(d)
-        record.state = BUSY
-        d.addBoth(self._landed, worker_id, d)
-        d.addCallbacks(self._answered, self._unanswered, (job, record), None, (job, record, attempt))
-        return d
+                      job_id=job.job_id, worker_id=worker.worker_id, attempt=attempt)
+        d = maybeDeferred(self._check, worker.host, worker.port, job.request)
+        self.pool.occupy(worker.worker_id, d)
+        d.addCallbacks(self._answered, self._unanswered, (job, worker.worker_id), None,
+                       (job, worker.worker_id, attempt))
+        d.addErrback(self._crashed, job)
+        d.addBoth(lambda _: self._dispatch())
 
-    def _landed(self, outcome: object, worker_id: str, d: "Deferred[Result]") -> object:
-        self._inflight.get(worker_id, set()).discard(d)
-        return outcome
+    def _crashed(self, failure: Failure, job: Job) -> None:
+        self.log.failure("recording the outcome of job {job_id} failed", failure, job_id=job.job_id)
 
-    def _answered(self, result: Result, job: Job, record: WorkerRecord) -> None:
-        now = self._clock.seconds()
-        record.last_result = now
+    def _answered(self, result: Result, job: Job, worker_id: str) -> None:
         kind, detail = result_kind(result)
-        if not self.store.finish_job(job.job_id, record.worker_id, kind, detail, now):
+        recorded = self.store.finish_job(job.job_id, worker_id, kind, detail, self._clock.seconds())
+        worker = self.pool.answered(worker_id, recorded)
+        if not recorded:
             self.log.warn("a second result for job {job_id} was ignored", job_id=job.job_id)
             return
-        record.jobs_done += 1
-        if record.state == BUSY and not self._inflight.get(record.worker_id):
-            record.state = IDLE
-        self.store.save_worker(record.stored())
+        if worker is not None:
+            self.store.save_worker(worker)
         self.metrics.on_finished(kind)
         self.log.info("job {job_id} done by {worker_id}: {kind} {detail}", job_id=job.job_id,
-                      worker_id=record.worker_id, kind=kind.upper(), detail=detail or "")
+                      worker_id=worker_id, kind=kind.upper(), detail=detail or "")
 
-    def _unanswered(self, failure: Failure, job: Job, record: WorkerRecord, attempt: int) -> None:
-        if record.state != DEAD:
-            record.state = UNREACHABLE
+    def _unanswered(self, failure: Failure, job: Job, worker_id: str, attempt: int) -> None:
+        """The worker did not answer: it gets no more jobs until it is alive again, and the
+        job goes back to the front of the queue, or is given up after ``max_attempts``."""
+        self.pool.unreachable(worker_id)
         reason = failure.getErrorMessage() or failure.type.__name__
         self.log.warn("worker {worker_id} did not answer job {job_id}: {reason}",
-                      worker_id=record.worker_id, job_id=job.job_id, reason=reason)
+                      worker_id=worker_id, job_id=job.job_id, reason=reason)
         if attempt < self.max_attempts:
             self.store.requeue_job(job.job_id)
-            raise WorkerFailed(reason)
-        self.queue.worker_gone(record.worker_id)
-        why = f"no worker answered after {attempt} attempts (last: {record.worker_id}: {reason})"
+            self.queue.retry(job)
+            return
+        why = f"no worker answered after {attempt} attempts (last: {worker_id}: {reason})"
         if self.store.bury_job(job.job_id, why, self._clock.seconds()):
             self.metrics.on_finished("dead")
             self.log.error("job {job_id} given up: {why}", job_id=job.job_id, why=why)
-
-    # -- views --------------------------------------------------------------------------
-
-    def hits(self, count: int) -> list[Hit]:
-        """The last ``count`` hits, newest first."""
-        return [Hit(j.worker_id or "?", j.request.site_id, j.request.ad_id,
-                    j.started or j.submitted, j.detail or "?")
-                for j in self.store.recent("yes", count)]
-
-    def job_state(self, job_id: int) -> bytes:
-        """The JOB reply for ``job_id``."""
-        job = self.store.job(job_id)
-        if job is None:
-            return format_error(f"no job {job_id}", "404 ERROR")
-        return format_job(job_id, job.state, _job_words(job))
-
-    def _workers_in_order(self) -> list[WorkerRecord]:
-        return sorted(self.workers.values(), key=lambda w: w.worker_id)
-
-    def snapshot(self) -> PoolSnapshot:
-        """The pool as it is now, for the dashboard and the metrics."""
-        workers = tuple(
-            WorkerView(w.worker_id, w.host, w.port, w.state, w.last_sent, w.last_result,
-                       self.detector.last_heard(w.worker_id),
-                       len(self._inflight.get(w.worker_id, ())), w.capacity, w.jobs_done)
-            for w in self._workers_in_order()
-        )
-        hits = tuple(HitView(j.job_id, j.worker_id or "?", j.request.site_id, j.request.ad_id,
-                             j.request.url, j.started or j.submitted, j.detail or "")
-                     for j in self.store.recent("yes", 20))
-        dead = tuple(DeadJob(j.job_id, j.request.url, j.request.ad_id, j.request.site_id,
-                             j.attempts, j.detail or "", j.finished or 0.0)
-                     for j in self.store.recent("dead", 20))
-        running = sum(len(d) for d in self._inflight.values())
-        return PoolSnapshot(self._clock.seconds(), workers, self.queue.depth, running, hits, dead,
-                            self.store.result_counts())
 
 
 def _job_words(job: StoredJob) -> list[str]:
@@ -402,4 +307,3 @@ def _job_words(job: StoredJob) -> list[str]:
     elif job.result == "error":
         words.append(job.detail or "")
     return words
-

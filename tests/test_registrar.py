@@ -109,3 +109,28 @@ class NonsenseTests(SynchronousTestCase):
         clock.advance(1)
         self.assertEqual(len(transport.written), 2)
         protocol.stopProtocol()
+
+
+class ServiceTests(SynchronousTestCase):
+    def test_an_unresolvable_orchestrator_is_resolved_again_until_stopped(self) -> None:
+        from twisted.internet.defer import fail
+        from twisted.internet.error import DNSLookupError
+
+        from herd.scan.registrar import RegistrationService
+
+        class Reactor(Clock):
+            lookups = 0
+
+            def resolve(self, host: str):
+                self.lookups += 1
+                return fail(DNSLookupError(host))
+
+        reactor = Reactor()
+        service = RegistrationService(reactor, REGISTER, ("nowhere.invalid", 54000))
+        service.startService()
+        reactor.advance(5)
+        self.assertEqual(reactor.lookups, 2)
+        service.stopService()
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        reactor.advance(10)
+        self.assertEqual(reactor.lookups, 2)

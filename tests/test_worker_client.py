@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred, TimeoutError, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -94,7 +94,8 @@ class SendCheckTests(SynchronousTestCase):
         clock.advance(59)
         self.assertNoResult(d)
         clock.advance(1)
-        self.failureResultOf(d, TimeoutError)
+        failure = self.failureResultOf(d, TimeoutError)
+        self.assertEqual(str(failure.value), "no answer from the worker within 60 s")  # a dead letter's reason
         self.assertTrue(endpoint.transport.disconnected)
 
     def test_connection_that_never_completes_times_out(self) -> None:

@@ -2,7 +2,7 @@
 
 ``REGISTER <Hostname> <Port> <Identifier> capacity=<N>`` is sent until the orchestrator
 answers ``200 OK``: again when no answer came within ``retry`` seconds, then twice as long
-each time up to ``max_retry`` (``Deferred.addTimeout``). Then
+each time up to ``max_retry`` (``herd.core.timers.with_timeout``). Then
 ``HEARTBEAT <Identifier> running=<N>`` goes out every ``heartbeat`` seconds (``LoopingCall``).
 Every answer is parsed by the codec (``parse_ack``). A ``404 UNKNOWN`` answer (the orchestrator lost its pool) or ``missed_limit``
 heartbeats in a row without an answer (it is down or restarting) send the worker back to
@@ -16,13 +16,14 @@ from typing import Callable, Optional
 
 from attrs import evolve
 from twisted.application.service import Service
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from herd.core.timers import with_timeout
 from herd.core.tokens import Tokens
 from herd.protocols.scan import HeartbeatRequest, ProtocolError, RegisterRequest
 from herd.protocols.scan_replies import UNKNOWN, Ack, parse_ack
@@ -81,7 +82,7 @@ class RegistrationProtocol(DatagramProtocol):
         """Send REGISTER; without an answer within the delay, again after a longer one."""
         self._send(self.request, self.request.signed())
         self._answer = Deferred()
-        self._answer.addTimeout(self._delay, self._clock)
+        with_timeout(self._answer, self._delay, self._clock, "answer to REGISTER")
         self._answer.addCallbacks(self._registered, self._unanswered)
         self._delay = min(self._delay * 2, self._max_retry)
 

@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime, IStreamClientEnd
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
+from herd.core.timers import with_timeout
 from herd.core.tokens import Tokens
 from herd.protocols.scan import MAX_REPLY, CheckRequest, ProtocolError
 from herd.protocols.scan_replies import Result, parse_result
@@ -94,14 +95,14 @@ def send_check(
     clock: IReactorTime,
     tokens: Optional[Tokens] = None,
 ) -> Deferred[Result]:
-    """Connect through ``endpoint``, run ``request`` (signed with ``tokens`` if given),
-    fail after ``timeout`` seconds."""
+    """Connect through ``endpoint``, run ``request`` (signed with ``tokens`` if given);
+    ``TimeoutError`` after ``timeout`` seconds, the connection then aborted."""
     if tokens is not None:
         request = evolve(request, token=tokens.make(request.signed()))
     client = CheckClient(request)
     d: Deferred[Result] = endpoint.connect(_OneClient(client))
     d.addCallback(lambda _: client.result)
-    d.addTimeout(timeout, clock)
+    with_timeout(d, timeout, clock, "answer from the worker")
     return d
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from herd.protocols.scan import MAX_HITS
 from herd.protocols.scan_replies import format_time, parse_hits
-from herd.scan.cli.orchestrator_query import ask_recent, orchestrator_parser
+from herd.scan.cli.orchestrator_query import ask_recent
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Print one hit per line: worker, site, ad string, fetch time (UTC), folder."""
-    p = orchestrator_parser("check-hits", "Show the last hits of the pool.",
-                            count=f"how many hits, 1 to {MAX_HITS} (default {MAX_HITS})")
-    args = p.parse_args(argv)
-    hits = ask_recent(p, args, b"HITS", parse_hits)
+    hits = ask_recent(argv, "check-hits", "Show the last hits of the pool.", "hits", b"HITS", parse_hits)
     if hits is None:
         return 1
     if not hits:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from herd.protocols.scan import MAX_HITS
 from herd.protocols.scan_replies import format_time, parse_dead, parse_job
 from herd.scan.cli.orchestrator_query import ask, ask_recent, orchestrator_parser
 
@@ -29,10 +28,8 @@ def job_status(argv: Optional[Sequence[str]] = None) -> int:
 
 def dead_letters(argv: Optional[Sequence[str]] = None) -> int:
     """Print the last N jobs given up: id, site, ad string, attempts, time, reason."""
-    p = orchestrator_parser("dead-letters", "Show the jobs given up (the dead-letter list).",
-                            count=f"how many jobs, 1 to {MAX_HITS} (default {MAX_HITS})")
-    args = p.parse_args(argv)
-    letters = ask_recent(p, args, b"DEAD", parse_dead)
+    letters = ask_recent(argv, "dead-letters", "Show the jobs given up (the dead-letter list).",
+                         "jobs", b"DEAD", parse_dead)
     if letters is None:
         return 1
     if not letters:

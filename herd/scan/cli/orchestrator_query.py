@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
 from herd.protocols.scan import MAX_HITS
 from herd.scan.cli.udp_client import ClientError, query
@@ -33,9 +33,12 @@ def ask(args: argparse.Namespace, message: bytes, parse: Callable[[bytes], T]) -
         return None
 
 
-def ask_recent(p: argparse.ArgumentParser, args: argparse.Namespace, verb: bytes,
-               parse: Callable[[bytes], T]) -> Optional[T]:
-    """``<verb> <N>`` after checking N (1 to MAX_HITS) as a command-line error."""
+def ask_recent(argv: Optional[Sequence[str]], prog: str, description: str, noun: str,
+               verb: bytes, parse: Callable[[bytes], T]) -> Optional[T]:
+    """``<prog> ORCH_HOST ORCH_PORT [N]``: check N (1 to MAX_HITS), ask ``<verb> <N>``, parse
+    the reply; None (and why, on stderr) when that fails."""
+    p = orchestrator_parser(prog, description, count=f"how many {noun}, 1 to {MAX_HITS} (default {MAX_HITS})")
+    args = p.parse_args(argv)
     if not 1 <= args.count <= MAX_HITS:
         p.error(f"N must be from 1 to {MAX_HITS}")
     return ask(args, b"%s %d" % (verb, args.count), parse)

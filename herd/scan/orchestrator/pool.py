@@ -76,6 +76,7 @@ class Pool:
         self._detector.start()
 
     def stop(self) -> None:
+        """Stop watching the heartbeats."""
         self._detector.stop()
 
     # -- membership ---------------------------------------------------------------------
@@ -88,6 +89,7 @@ class Pool:
         return len(self._workers)
 
     def get(self, worker_id: str) -> Optional[Worker]:
+        """The worker with this identifier, as it is now."""
         return self._workers.get(worker_id)
 
     @property

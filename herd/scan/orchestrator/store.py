@@ -83,9 +83,11 @@ class Store:
         self._db.execute("BEGIN")
 
     def commit(self) -> None:
+        """Make the writes since ``begin`` durable."""
         self._db.execute("COMMIT")
 
     def rollback(self) -> None:
+        """Forget the writes since ``begin``."""
         self._db.execute("ROLLBACK")
 
     def add_job(self, request: CheckRequest, now: float) -> int:
@@ -130,6 +132,7 @@ class Store:
         return cursor.rowcount == 1
 
     def job(self, job_id: int) -> Optional[StoredJob]:
+        """One job, or None if there is no such job."""
         row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
         return None if row is None else _job(row)
 

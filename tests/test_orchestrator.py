@@ -14,10 +14,10 @@ from herd.protocols.scan import (
     RegisterRequest,
     StatusRequest,
 )
-from fakes import START, FakeWorkers, check
 from herd.protocols.scan_replies import Failed, Found, NotFound, parse_dead, parse_hits, parse_status
 from herd.scan.orchestrator.service import Orchestrator
 from herd.scan.orchestrator.store import Store
+from tests.fakes import START, FakeWorkers, check
 
 
 class OrchestratorTests(SynchronousTestCase):

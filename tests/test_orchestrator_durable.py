@@ -20,11 +20,11 @@ from herd.protocols.scan import (
     StatusRequest,
 )
 from herd.protocols.scan_replies import Found, NotFound, parse_hits, parse_status
-from fakes import START, FakeWorkers, check
 from herd.scan.orchestrator.access import Access
 from herd.scan.orchestrator.pool import Pool
 from herd.scan.orchestrator.service import Orchestrator
 from herd.scan.orchestrator.store import Store
+from tests.fakes import START, FakeWorkers, check
 
 
 class DurableTests(SynchronousTestCase):
@@ -203,7 +203,7 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertTrue(orchestrator.handle(check(3)).startswith(b"503 BUSY"))
 
     def test_the_udp_protocol_replies_when_the_ack_is_ready(self) -> None:
-        from fakes import FakeDatagramTransport
+        from tests.fakes import FakeDatagramTransport
         from herd.scan.orchestrator.connection import OrchestratorProtocol
 
         protocol = OrchestratorProtocol(self.orchestrator.handle)

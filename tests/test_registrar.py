@@ -3,10 +3,10 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from fakes import FakeDatagramTransport
 from herd.core.tokens import Tokens
 from herd.protocols.scan import HeartbeatRequest, RegisterRequest, parse_request
 from herd.scan.registrar import RegistrationProtocol
+from tests.fakes import FakeDatagramTransport
 
 ORCH = ("127.0.0.1", 54000)
 REGISTER = RegisterRequest("10.1.2.3", 54001, "w1", 2)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from fakes import FakeDatagramTransport
 from herd.protocols.scan import Request
-from herd.scan.orchestrator.service import Orchestrator
 from herd.scan.orchestrator.connection import OrchestratorProtocol
+from herd.scan.orchestrator.service import Orchestrator
+from tests.fakes import FakeDatagramTransport
 
 PEER = ("127.0.0.1", 40000)
 

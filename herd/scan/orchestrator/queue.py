@@ -16,7 +16,8 @@ from attrs import define
 from herd.protocols.scan import CheckRequest
 
 JobT = TypeVar("JobT")
-WorkerT = TypeVar("WorkerT", covariant=True)
+WorkerT = TypeVar("WorkerT")
+W_co = TypeVar("W_co", covariant=True)
 
 
 @define(eq=False)
@@ -28,14 +29,10 @@ class Job:
     submitted: float
 
 
-class WorkerFailed(Exception):
-    """The worker could not run the job; the job must be given to another worker."""
-
-
-class Slots(Protocol[WorkerT]):
+class Slots(Protocol[W_co]):
     """Where free workers come from (a ``Pool``)."""
 
-    def next_free(self) -> Optional[WorkerT]:
+    def next_free(self) -> Optional[W_co]:
         """The worker with a free slot that has waited longest, if any."""
 
 

@@ -18,10 +18,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from herd.core.processes import LOOPBACK, ProcessGroup, free_port, wait_for
+from herd.testing.processes import LOOPBACK, ProcessGroup, free_port, wait_for
 from herd.scan.cli.udp_client import ask
 from herd.scan.demosite import DemoPage
-from herd.testing.scanpool import start_orchestrator, start_web, start_workers
+from herd.testing.scan import start_orchestrator, start_web, start_workers
 
 pytestmark = pytest.mark.e2e
 

@@ -40,7 +40,7 @@ from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, Union
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.internet.error import ProcessExitedAlready
-from twisted.internet.interfaces import IReactorProcess, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure

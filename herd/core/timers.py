@@ -1,14 +1,15 @@
 """Timeouts: one helper for every wait with a deadline, on an injected clock.
 
-``with_timeout(d, seconds, clock)`` is ``Deferred.addTimeout`` with a message: when the
-time is up, ``d`` is cancelled and fails with ``TimeoutError("... after N s")`` (a plain
-``TimeoutError``, which Twisted's ``defer.TimeoutError`` also is not; callers catch this
-one). Tests pass a ``task.Clock``.
+``with_timeout(d, seconds, clock)`` is ``Deferred.addTimeout`` with a clear error: when
+the time is up, ``d`` is cancelled and fails with ``reason(seconds)`` (by default
+``TimeoutError("no answer within N s")``), whatever the cancelled operation was doing at
+the time (a cancelled treq request fails with ``ResponseNeverReceived``, ``CancelledError``
+...: the timeout is the real reason). Tests pass a ``task.Clock``.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Callable, Optional, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -18,12 +19,11 @@ T = TypeVar("T")
 
 
 def with_timeout(d: defer.Deferred[T], seconds: float, clock: IReactorTime,
-                 what: str = "an answer") -> defer.Deferred[T]:
-    """``d``, cancelled and failed with ``TimeoutError`` if it has no result after ``seconds``."""
+                 reason: Optional[Callable[[float], Exception]] = None) -> defer.Deferred[T]:
+    """``d``, cancelled and failed with ``reason(seconds)`` if it has no result after ``seconds``."""
 
-    def timed_out(result: object, _timeout: float) -> object:
-        if isinstance(result, Failure) and result.check(defer.CancelledError):
-            raise TimeoutError(f"no {what} within {seconds:g} s")
-        return result
+    def timed_out(result: object, timeout: float) -> Failure:
+        error = reason(timeout) if reason is not None else TimeoutError(f"no answer within {timeout:g} s")
+        return Failure(error)
 
     return d.addTimeout(seconds, clock, onTimeoutCancel=timed_out)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Optional, Sequence, TypeVar
+from typing import Callable, Mapping, Optional, Sequence, TypeVar
 
 from importlib.metadata import entry_points
 
@@ -99,13 +99,15 @@ class ProcessGroup:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._output_starts: dict[str, int] = {}
 
-    def start(self, name: str, argv: Sequence[str], cwd: Optional[Path] = None) -> subprocess.Popen[bytes]:
+    def start(self, name: str, argv: Sequence[str], cwd: Optional[Path] = None,
+              env: Optional[Mapping[str, str]] = None) -> subprocess.Popen[bytes]:
         """Start ``argv`` in its own process group, output appended to ``<logs>/<name>.out``."""
         with open(self.logs / f"{name}.out", "ab") as out:
             self._output_starts[name] = out.tell()
             process = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
+from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -25,7 +26,7 @@ Scan = Callable[[CheckRequest], "Deferred[Result]"]
 
 
 @implementer(IHalfCloseableProtocol)
-class CheckServer(Protocol):
+class CheckServer(Protocol, TimeoutMixin):
     """Read one CHECK request, run it through ``scan``, write the result, close."""
 
     log = Logger()
@@ -46,12 +47,12 @@ class CheckServer(Protocol):
         self._quiet = quiet
         self._idle_timeout = idle_timeout
         self._buffer = b""
-        self._timer: Optional[IDelayedCall] = None
+        self.callLater = clock.callLater  # TimeoutMixin's clock
         self._job: Optional[Deferred[bytes]] = None
         self._answered = False
 
     def connectionMade(self) -> None:
-        self._timer = self._clock.callLater(self._idle_timeout, self._idle)
+        self.setTimeout(self._idle_timeout)
 
     def dataReceived(self, data: bytes) -> None:
         if self._job is not None or self._answered:
@@ -63,7 +64,7 @@ class CheckServer(Protocol):
         elif len(self._buffer) > MAX_DATAGRAM:
             self._start(self._buffer)  # refused as too long
         else:
-            self._set_timer(self._quiet, self._request_ended)
+            self.setTimeout(self._quiet)  # a request without a newline ends after a quiet time
 
     def readConnectionLost(self) -> None:
         if self._job is None and not self._answered:
@@ -73,7 +74,7 @@ class CheckServer(Protocol):
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure) -> None:
-        self._set_timer(None, None)
+        self.setTimeout(None)
         if self._job is not None and not self._job.called:
             self._job.cancel()  # the orchestrator gave up; stop fetching
 
@@ -83,12 +84,18 @@ class CheckServer(Protocol):
         else:
             self._finish(format_error("empty request: send CHECK <URL> <AdID> <SiteID>"))
 
+    def timeoutConnection(self) -> None:
+        """TimeoutMixin: the quiet time after a partial request, or the idle timeout."""
+        if self._buffer:
+            self._request_ended()
+        else:
+            self._idle()
+
     def _idle(self) -> None:
-        self._timer = None
         self._finish(format_error(f"no request within {self._idle_timeout:g} s"))
 
     def _start(self, line: bytes) -> None:
-        self._set_timer(None, None)
+        self.setTimeout(None)
         peer = self.transport.getPeer()
         try:
             request = parse_check(line)
@@ -127,11 +134,6 @@ class CheckServer(Protocol):
         if self.transport.connected:
             self.transport.write(reply)
             self.transport.loseConnection()
-
-    def _set_timer(self, delay: Optional[float], action: Optional[Callable[[], None]]) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None if delay is None else self._clock.callLater(delay, action)
 
 
 class JobCounter:

@@ -189,24 +189,16 @@ class PageScanner:
             self.log.warn("image {url} {reason}: not saved", url=url, reason=reason)
             return
         job.saved[index] = (url, saved)
-        if saved.linked:
-            self.log.info(
-                "saved {url} as {path} ({size} bytes): {link} link to {linked_to}, nothing written",
-                url=url,
-                path=str(path),
-                size=saved.size,
-                link=saved.link,
-                linked_to=saved.linked_to,
-                sha256=saved.sha256,
-            )
-        else:
-            self.log.info(
-                "saved {url} as {path} ({size} bytes)",
-                url=url,
-                path=str(path),
-                size=saved.size,
-                sha256=saved.sha256,
-            )
+        linked = ": {link} link to {linked_to}, nothing written" if saved.linked else ""
+        self.log.info(
+            "saved {url} as {path} ({size} bytes)" + linked,
+            url=url,
+            path=str(path),
+            size=saved.size,
+            link=saved.link,
+            linked_to=saved.linked_to,
+            sha256=saved.sha256,
+        )
 
     def _record(self, job: _Job, result: Result) -> None:
         """Append the scan's record to ``_scans.jsonl``; a failure is logged, not raised."""

@@ -1,7 +1,7 @@
 """Scan pool benchmark: how fast the orchestrator acknowledges CHECKs, how fast a pool scans.
 
 Everything runs on 127.0.0.1, in processes started the way a user starts them
-(``twistd -n orchestrator``, ``twistd -n web``, ``bin/launch-workers``) through
+(``twistd -n orchestrator``, ``twistd -n web``, ``launch-workers``) through
 ``herd.testing``; every process is stopped at the end, also on error or Ctrl-C.
 
 1. CHECK acks/s: one orchestrator with no workers (jobs only queue, in memory) and one

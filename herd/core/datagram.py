@@ -51,7 +51,7 @@ async def request(reactor: Any, host: str, port: int, message: bytes, timeout: f
         protocol.transport.connect(address, port)
         protocol.transport.write(message)
         return await with_timeout(protocol.reply, timeout, reactor,
-                                  lambda t: NoAnswer(f"no answer from {where} within {t:g} s"))
+                                  reason=lambda t: NoAnswer(f"no answer from {where} within {t:g} s"))
     except OSError as error:
         raise NoAnswer(f"cannot reach {where}: {error.strerror or error}") from None
     finally:

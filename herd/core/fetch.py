@@ -100,7 +100,7 @@ def fetch(
     Fails only with FetchError, whose message explains the problem.
     """
     d = Deferred.fromCoroutine(_fetch(client, url, limit))
-    with_timeout(d, timeout, clock, lambda t: FetchError(f"did not answer within {t:g} s"))
+    with_timeout(d, timeout, clock, reason=lambda t: FetchError(f"did not answer within {t:g} s"))
     d.addErrback(_explain)
     return d
 

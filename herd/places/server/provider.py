@@ -100,7 +100,7 @@ class GooglePlaces:
         params = {"location": location, "radius": str(radius), "key": self._key}
         d = Deferred.fromCoroutine(self._ask(params))
         with_timeout(d, self._timeout, self._clock,
-                     lambda t: _ProviderError(f"places provider did not answer within {t:g} s"))
+                     reason=lambda t: _ProviderError(f"places provider did not answer within {t:g} s"))
         d.addErrback(self._explain)
         d.addCallbacks(self._checked, self._failed, (location, radius), None, (location, radius))
         return d

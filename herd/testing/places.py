@@ -10,8 +10,9 @@ import json
 import socket
 import time
 from pathlib import Path
+from typing import Optional, Sequence
 
-from attrs import frozen
+from attrs import Factory, frozen
 
 from herd.testing.processes import LOOPBACK, ProcessGroup, command, free_port, tcp_accepts, wait_for
 from herd.places.topology import DEFAULT, load_topology
@@ -64,10 +65,11 @@ class Herd:
     topology: Path
     logs: Path
     group: ProcessGroup
+    server: list[str] = Factory(lambda: command("places-server"))  # how to run ``server.py``
 
     def start(self, name: str, *options: str) -> None:
         """Start (or restart) server ``name``; returns once it listens."""
-        self.group.start(name, [*command("places-server"), name, "--topology",
+        self.group.start(name, [*self.server, name, "--topology",
                                 str(self.topology), "--log", str(self.logs / f"{name}.log"),
                                 "--max-retry", "1", *options])
         wait_for(lambda: tcp_accepts(self.ports[name]), 20, f"{name} to listen")
@@ -84,13 +86,18 @@ class Herd:
                  timeout, "every link of the herd to come up")
 
 
-def start_herd(group: ProcessGroup, workdir: Path, *options: str) -> Herd:
-    """The specification's herd, on free loopback ports, all links up."""
+def start_herd(group: ProcessGroup, workdir: Path, *options: str,
+               server: Optional[Sequence[str]] = None) -> Herd:
+    """The specification's herd, on free loopback ports, all links up.
+
+    ``server``: how to run a server (default: the installed ``places-server``; the
+    end-to-end tests pass the checkout's ``bin/server.py``, as the specification runs it).
+    """
     spec = load_topology(DEFAULT)
     links = sorted(sorted(link) for link in spec.links)
     topology = workdir / "topology.json"
     ports = write_topology(topology, sorted(spec.servers), links)
-    herd = Herd(ports, topology, workdir / "logs", group)
+    herd = Herd(ports, topology, workdir / "logs", group, *([list(server)] if server else []))
     for name in sorted(ports):
         herd.start(name, *options)
     herd.wait_links()

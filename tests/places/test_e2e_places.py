@@ -16,11 +16,13 @@ from typing import Iterator
 import pytest
 
 from herd.testing.processes import LOOPBACK, ProcessGroup, free_port, tcp_accepts, wait_for
+from tests.checkout import BIN
 from herd.testing.places import Herd, links_up, start_herd, talk, traffic, write_topology
 
 pytestmark = pytest.mark.e2e
 
 NAMES = ["Goloman", "Hands", "Holiday", "Welsh", "Wilkes"]
+SERVER_PY = [sys.executable, str(BIN / "server.py")]  # the specification's entry point
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +30,14 @@ def herd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Herd]:
     """One herd for the tests that leave it as they found it."""
     workdir = tmp_path_factory.mktemp("herd")
     with ProcessGroup(workdir / "out") as group:
-        yield start_herd(group, workdir)
+        yield start_herd(group, workdir, server=SERVER_PY)
 
 
 @pytest.fixture
 def own_herd(tmp_path: Path) -> Iterator[Herd]:
     """A herd for a test that kills servers."""
     with ProcessGroup(tmp_path / "out") as group:
-        yield start_herd(group, tmp_path)
+        yield start_herd(group, tmp_path, server=SERVER_PY)
 
 
 def test_location_crosses_three_hops(herd: Herd) -> None:

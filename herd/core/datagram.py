@@ -36,6 +36,11 @@ class _OneReply(DatagramProtocol):
         if not self.reply.called:
             self.reply.errback(NoAnswer(f"nothing listens on {self.where} (UDP)"))
 
+    def stopProtocol(self) -> None:
+        # With epoll, the ICMP "port unreachable" of a connected socket shows as EPOLLERR,
+        # which closes the port without calling connectionRefused.
+        self.connectionRefused()
+
 
 async def request(reactor: Any, host: str, port: int, message: bytes, timeout: float) -> bytes:
     """Send ``message`` to ``host``:``port`` over UDP; the reply datagram, or ``NoAnswer``."""

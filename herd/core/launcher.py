@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, Union
@@ -360,6 +361,17 @@ async def wait_until(reactor: IReactorTime, check: Callable[[], Awaitable[Any]],
 async def _sleep(reactor: IReactorTime, seconds: float) -> None:
     from twisted.internet.task import deferLater
     await deferLater(reactor, seconds, lambda: None)
+
+
+def tcp_port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on TCP ``host``:``port`` now (bound as twistd binds)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        try:
+            sock.bind((host, port))
+            return True
+        except OSError:
+            return False
 
 
 async def tcp_accepts(reactor: Any, host: str, port: int, timeout: float = 0.5) -> bool:

@@ -11,6 +11,7 @@ for. ``command(name)`` finds herd's console scripts where herd is installed (bes
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from importlib.metadata import entry_points
 from typing import Callable, Mapping, Optional, Sequence, TypeVar
 
-from importlib.metadata import entry_points
+from herd.core.launcher import tcp_port_free
 
 
 T = TypeVar("T")
@@ -52,21 +54,22 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return sock.getsockname()[1]
 
 
-def free_port_run(count: int, low: int = 54000, high: int = 54150) -> int:
-    """The first of ``count`` consecutive free TCP ports in ``low``-``high``."""
-    start = low
-    while start + count - 1 <= high:
-        for port in range(start, start + count):
-            with socket.socket() as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as twistd listens
-                try:
-                    sock.bind((LOOPBACK, port))
-                except OSError:
-                    start = port + 1
-                    break
-        else:
+def free_port_run(count: int, low: int = 54000, high: int = 54150, spread: bool = True) -> int:
+    """The first port of ``count`` consecutive free TCP ports in ``low``-``high``.
+
+    With ``spread`` the search starts at a random place in the range (then wraps around),
+    so test runs sharing the machine seldom pick the same ports at the same time;
+    without it, the lowest free run.
+    """
+    last_start = high - count + 1
+    if last_start < low:
+        raise RuntimeError(f"no {count} consecutive free ports in {low}-{high}")
+    first = random.randint(low, last_start) if spread else low
+    for start in [*range(first, last_start + 1), *range(low, first)]:
+        if all(tcp_port_free(LOOPBACK, port) for port in range(start, start + count)):
             return start
     raise RuntimeError(f"no {count} consecutive free ports in {low}-{high}")
+
 
 
 def wait_for(check: Callable[[], Optional[T]], timeout: float, what: str, every: float = 0.1) -> T:

@@ -90,12 +90,13 @@ def start_orchestrator(group: ProcessGroup, port: int, *options: str) -> None:
 
 def start_workers(
     group: ProcessGroup, orch_port: int, count: int, logs: Path, low: int = 54000,
-    launcher: Optional[Sequence[str]] = None,
+    launcher: Optional[Sequence[str]] = None, spread: bool = True,
 ) -> list[int]:
     """``launch-workers`` for ``count`` workers (ports from ``low`` up, the first free
     run); returns once all have registered. ``launcher``: another way to run it (the
-    demo's ``bin/launch-workers``)."""
-    start = free_port_run(count, low)
+    demo's ``bin/launch-workers``). ``spread``: see ``free_port_run`` (the demo takes the
+    lowest ports)."""
+    start = free_port_run(count, low, spread=spread)
     group.start(
         "launch-workers",
         [*(launcher or command("launch-workers")), LOOPBACK, str(orch_port), LOOPBACK, str(start), str(count),

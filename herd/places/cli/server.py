@@ -25,7 +25,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(USAGE + "\n\n" + __doc__.strip())
             return 0
         print(USAGE, file=sys.stderr)
-        return 2
+        return 1
     name, options = args[0], args[1:]
     command = [*twistd_command(), "-n", "--pidfile=", "places", *options, "--name", name]
     sys.stdout.flush()

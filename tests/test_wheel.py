@@ -62,6 +62,13 @@ class Installed:
         self.group.start(name, [*self.command(argv[0]), *argv[1:]], cwd=self.work, env=self.env)
 
 
+def _dependency_dirs() -> list[str]:
+    """Where this Python finds herd's dependencies: its site directories (never the checkout,
+    which an editable install puts on ``sys.path`` through a ``.pth`` file of its own)."""
+    dirs = [sysconfig.get_paths()["purelib"], *(p for p in sys.path if "-packages" in Path(p).name)]
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir() and Path(d).resolve() != REPO]
+
+
 def _pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
                    check=True, capture_output=True, timeout=120)
@@ -83,7 +90,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     python = root / "venv" / "bin" / "python"
     site = Path(subprocess.check_output(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
-    (site / "herd-test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (site / "herd-test-dependencies.pth").write_text("".join(f"{path}\n" for path in _dependency_dirs()))
     _pip("--python", str(python), "install", "--no-deps", "--no-index", str(wheel))
     env = Installed(root)
     with env.group:

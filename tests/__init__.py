@@ -1,12 +1,6 @@
-"""herd's tests: ``tests/<system>/`` packages (``pytest`` runs them all; ``trial tests`` the TestCases).
+"""herd's tests: one package per system (``tests/scan``, ``tests/places``, ...) and whole-herd tests.
 
-Tests still at this level import their helper module as ``fakes`` (``from fakes import ...``):
-this directory is put on ``sys.path`` so that works under ``trial`` and pytest alike.
+``make test`` runs them all with pytest; ``.venv/bin/trial tests`` runs the Twisted-style
+test cases. Helpers shared by tests import as ``tests.<module>`` (``tests.fakes``,
+``tests.checkout``).
 """
-
-import sys
-from pathlib import Path
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.append(_HERE)

@@ -140,6 +140,7 @@ class ImagingSystem:
     port: int = field(factory=free_port)
     controller_port: int = field(factory=free_port)
     workers: list[str] = field(factory=list)
+    scripts: Optional[Path] = None  # run imaging-worker/-passwd from here (the demo: bin/)
 
     @property
     def base(self) -> str:
@@ -159,7 +160,7 @@ class ImagingSystem:
 
     def start_worker(self, name: str, *options: str) -> None:
         """Start ``imaging-worker``; returns once the server counts it."""
-        self.group.start(name, [*command("imaging-worker"), "--controller",
+        self.group.start(name, [*self._command("imaging-worker"), "--controller",
                                 f"{LOOPBACK}:{self.controller_port}", "--worker-name", name,
                                 "--max-retry", "0.5", *options])
         if name not in self.workers:
@@ -171,9 +172,13 @@ class ImagingSystem:
         """``imaging-passwd USERS NAME`` with the password on standard input."""
         import subprocess
 
-        subprocess.run([*command("imaging-passwd"), str(self.users), name],
+        subprocess.run([*self._command("imaging-passwd"), str(self.users), name],
                        input=password + "\n", text=True, check=True, capture_output=True,
                        timeout=30)
+
+    def _command(self, name: str) -> list[str]:
+        """The installed console script ``name``, or ``scripts/name`` when given."""
+        return [str(self.scripts / name)] if self.scripts is not None else command(name)
 
     def client(self) -> Client:
         return Client(self.base)

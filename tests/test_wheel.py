@@ -104,6 +104,12 @@ def test_herd_comes_from_the_wheel(installed: Installed) -> None:
     assert done.returncode == 0, done.stderr
     for line in done.stdout.split():
         assert Path(line).is_relative_to(installed.root / "venv"), done.stdout
+    package = Path(done.stdout.split()[0]).parent
+    data = [f.relative_to(REPO / "herd") for f in (REPO / "herd").rglob("*")
+            if f.is_file() and f.suffix not in (".py", ".pyc") and "__pycache__" not in f.parts]
+    assert data, "herd has package data (topology.json, the dashboard's page)"
+    missing = [str(f) for f in data if not (package / f).is_file()]
+    assert not missing, f"package data left out of the wheel (setup.cfg [options.package_data]): {missing}"
 
 
 @pytest.mark.e2e

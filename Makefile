@@ -16,7 +16,7 @@ $(BIN)/python:
 $(INSTALLED): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check \
 		--config-settings editable_mode=compat -e '.[test]'
-	$(BIN)/python -c "from twisted.plugin import getPlugins; from twisted.application.service import IServiceMaker; names = {p.tapname for p in getPlugins(IServiceMaker)}; assert {'orchestrator', 'worker'} <= names, names"
+	$(BIN)/python -c "from twisted.plugin import getPlugins; from twisted.application.service import IServiceMaker; names = {p.tapname for p in getPlugins(IServiceMaker)}; assert {'orchestrator', 'worker', 'places'} <= names, names"
 	touch $@
 
 # Debian's chromium and chromedriver for the dashboard's browser test. Never fails the run:

@@ -45,7 +45,7 @@ import PIL
 import psutil
 import twisted
 
-from herd.core.processes import ProcessGroup
+from herd.testing.processes import ProcessGroup
 from herd.imaging.worker.filters import apply
 from herd.testing.imaging import Client, ImagingSystem, frame
 

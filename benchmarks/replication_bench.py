@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from herd.core.processes import ProcessGroup, wait_for
+from herd.testing.processes import ProcessGroup, wait_for
 from herd.testing.replication import ReplicationCluster
 
 CLIENTS = ("C1", "C2", "C3")

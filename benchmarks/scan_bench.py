@@ -1,7 +1,7 @@
 """Scan pool benchmark: how fast the orchestrator acknowledges CHECKs, how fast a pool scans.
 
 Everything runs on 127.0.0.1, in processes started the way a user starts them
-(``twistd -n orchestrator``, ``twistd -n web``, ``bin/launch-workers``) through
+(``twistd -n orchestrator``, ``twistd -n web``, ``launch-workers``) through
 ``herd.testing``; every process is stopped at the end, also on error or Ctrl-C.
 
 1. CHECK acks/s: one orchestrator with no workers (jobs only queue, in memory) and one
@@ -46,8 +46,8 @@ import twisted
 from herd.protocols.scan import MAX_REPLY, ProtocolError
 from herd.protocols.scan_replies import parse_status
 from herd.scan.cli.udp_client import NoAnswer, ask
-from herd.core.processes import LOOPBACK, ProcessGroup, free_port, wait_for
-from herd.testing.scanpool import ScanPool, start_orchestrator, start_scan_pool
+from herd.testing.processes import LOOPBACK, ProcessGroup, free_port, wait_for
+from herd.testing.scan import ScanPool, start_orchestrator, start_scan_pool
 
 ACK_MESSAGE = b"CHECK http://127.0.0.1:9/bench.html BENCH_AD S1"  # never fetched: no workers
 DONE_LINE = re.compile(r"job \d+ done by \S+: (YES|NO|ERROR)")

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import twisted
 
-from herd.core.processes import LOOPBACK, ProcessGroup, free_port, free_port_run, twistd, wait_for
+from herd.core.launcher import twistd_command as twistd
+from herd.testing.processes import LOOPBACK, ProcessGroup, free_port, free_port_run, wait_for
 from herd.scan.cli.udp_client import ask
-from herd.testing.scanpool import start_orchestrator, start_web, start_workers
+from herd.testing.scan import start_orchestrator, start_web, start_workers
 
 
 def done_jobs(db: Path) -> tuple[int, int]:

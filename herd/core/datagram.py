@@ -36,6 +36,11 @@ class _OneReply(DatagramProtocol):
         if not self.reply.called:
             self.reply.errback(NoAnswer(f"nothing listens on {self.where} (UDP)"))
 
+    def stopProtocol(self) -> None:
+        # With epoll, the ICMP "port unreachable" of a connected socket shows as EPOLLERR,
+        # which closes the port without calling connectionRefused.
+        self.connectionRefused()
+
 
 async def request(reactor: Any, host: str, port: int, message: bytes, timeout: float) -> bytes:
     """Send ``message`` to ``host``:``port`` over UDP; the reply datagram, or ``NoAnswer``."""
@@ -50,9 +55,8 @@ async def request(reactor: Any, host: str, port: int, message: bytes, timeout: f
     try:
         protocol.transport.connect(address, port)
         protocol.transport.write(message)
-        return await with_timeout(protocol.reply, timeout, reactor, f"answer from {where}")
-    except TimeoutError:
-        raise NoAnswer(f"no answer from {where} within {timeout:g} s") from None
+        return await with_timeout(protocol.reply, timeout, reactor,
+                                  reason=lambda t: NoAnswer(f"no answer from {where} within {t:g} s"))
     except OSError as error:
         raise NoAnswer(f"cannot reach {where}: {error.strerror or error}") from None
     finally:

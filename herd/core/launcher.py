@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, Union
@@ -40,7 +41,7 @@ from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, Union
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.internet.error import ProcessExitedAlready
-from twisted.internet.interfaces import IReactorProcess, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -88,11 +89,14 @@ def exit_status(reason: Failure) -> int:
 class Child:
     """One child of a ``Launcher``: its name, command, pid and end."""
 
-    def __init__(self, name: str, argv: Sequence[str], output: Path, restart: bool) -> None:
+    def __init__(self, name: str, argv: Sequence[str], output: Path, restart: bool,
+                 env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.output = output
         self.restart = restart
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = None if cwd is None else str(cwd)
         self.pid: Optional[int] = None
         self.status: Optional[int] = None  # the status of its latest exit
         self.exits = 0
@@ -171,9 +175,7 @@ class Launcher(MultiService):
             raise ValueError(f"{name} is already running (pid {old.pid})")
         self.children.pop(name, None)
         out = Path(output) if output is not None else self.logs / f"{name}.out"
-        child = Child(name, argv, out, restart)
-        child._env = dict(os.environ if env is None else env)  # type: ignore[attr-defined]
-        child._cwd = None if cwd is None else str(cwd)  # type: ignore[attr-defined]
+        child = Child(name, argv, out, restart, env, cwd)
         self.children[name] = child
         self._start(child)
         return child
@@ -192,8 +194,8 @@ class Launcher(MultiService):
         with open(child.output, "ab") as out, open(os.devnull, "rb") as devnull:
             child.output_start = out.tell()
             child._transport = self.reactor.spawnProcess(
-                _ChildProtocol(self, child), argv[0], argv, env=child._env,  # type: ignore[attr-defined]
-                path=child._cwd, childFDs={0: devnull.fileno(), 1: out.fileno(), 2: out.fileno()},  # type: ignore[attr-defined]
+                _ChildProtocol(self, child), argv[0], argv, env=child.env, path=child.cwd,
+                childFDs={0: devnull.fileno(), 1: out.fileno(), 2: out.fileno()},
             )
         child.pid = child._transport.pid
         child._started_at = self.reactor.seconds()
@@ -306,8 +308,7 @@ def run_launcher(main: Main, logs: Path, on_signal: Optional[OnSignal] = None,
         if state.get("signalled"):
             return  # main was cancelled (a CancelledError, perhaps wrapped): the signal decides
         if state["code"] is None:
-            log.failure("the launcher failed", failure)
-            print(f"error: {failure.getErrorMessage()}", file=sys.stderr, flush=True)
+            log.failure("the launcher failed", failure)  # critical: shown on stderr
             finish(1)
 
     def on_signal_in_reactor(signum: int) -> None:
@@ -318,7 +319,8 @@ def run_launcher(main: Main, logs: Path, on_signal: Optional[OnSignal] = None,
             state["main"].cancel()
         name = signal.Signals(signum).name
         result = defer.maybeDeferred(on_signal, name) if on_signal else defer.succeed(0)
-        result.addCallbacks(lambda code: finish(0 if code is None else code), failed)
+        result.addCallback(lambda code: finish(0 if code is None else code))
+        result.addErrback(lambda f: (log.failure("stopping on {signal}", f, signal=name), finish(1)))
 
     def handler(signum: int, _frame: object) -> None:
         reactor.callFromThread(on_signal_in_reactor, signum)
@@ -359,6 +361,17 @@ async def wait_until(reactor: IReactorTime, check: Callable[[], Awaitable[Any]],
 async def _sleep(reactor: IReactorTime, seconds: float) -> None:
     from twisted.internet.task import deferLater
     await deferLater(reactor, seconds, lambda: None)
+
+
+def tcp_port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on TCP ``host``:``port`` now (bound as twistd binds)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        try:
+            sock.bind((host, port))
+            return True
+        except OSError:
+            return False
 
 
 async def tcp_accepts(reactor: Any, host: str, port: int, timeout: float = 0.5) -> bool:

@@ -53,17 +53,24 @@ class Location:
     longitude: float
 
 
+class _Sent:
+    """A message carrying the client's own time stamp, ``sent`` (ASCII digits, as received)."""
+
+    sent: bytes
+
+    @property
+    def timestamp(self) -> Decimal:
+        """``sent`` as a number, to compare locations by their clients' times."""
+        return Decimal(self.sent.decode("ascii"))
+
+
 @frozen
-class IAmAt:
+class IAmAt(_Sent):
     """A client tells where it is, and when (its own clock)."""
 
     client: bytes
     location: Location
     sent: bytes
-
-    @property
-    def timestamp(self) -> Decimal:
-        return Decimal(self.sent.decode("ascii"))
 
 
 @frozen
@@ -76,7 +83,7 @@ class WhatsAt:
 
 
 @frozen
-class At:
+class At(_Sent):
     """A location as the herd stores and floods it: the first server's AT line."""
 
     server: bytes
@@ -84,10 +91,6 @@ class At:
     client: bytes
     location: Location
     sent: bytes
-
-    @property
-    def timestamp(self) -> Decimal:
-        return Decimal(self.sent.decode("ascii"))
 
     def to_line(self) -> bytes:
         """The six-field AT line, without its newline."""

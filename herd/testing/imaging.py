@@ -23,7 +23,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from herd.core.passwords import hash_password
-from herd.core.processes import BIN, LOOPBACK, ProcessGroup, free_port, tcp_accepts, twistd, wait_for
+from herd.core.launcher import twistd_command as twistd
+from herd.testing.processes import LOOPBACK, ProcessGroup, command, free_port, tcp_accepts, wait_for
 from herd.imaging.accounts import Accounts
 from herd.imaging.api.app import ImagingAPI
 from herd.imaging.api.uploads import Limits
@@ -139,6 +140,7 @@ class ImagingSystem:
     port: int = field(factory=free_port)
     controller_port: int = field(factory=free_port)
     workers: list[str] = field(factory=list)
+    scripts: Optional[Path] = None  # run imaging-worker/-passwd from here (the demo: bin/)
 
     @property
     def base(self) -> str:
@@ -157,8 +159,8 @@ class ImagingSystem:
                  "the imaging server to listen")
 
     def start_worker(self, name: str, *options: str) -> None:
-        """Start ``bin/imaging-worker``; returns once the server counts it."""
-        self.group.start(name, [str(BIN / "imaging-worker"), "--controller",
+        """Start ``imaging-worker``; returns once the server counts it."""
+        self.group.start(name, [*self._command("imaging-worker"), "--controller",
                                 f"{LOOPBACK}:{self.controller_port}", "--worker-name", name,
                                 "--max-retry", "0.5", *options])
         if name not in self.workers:
@@ -167,12 +169,16 @@ class ImagingSystem:
                  f"worker {name} to subscribe")
 
     def add_user(self, name: str, password: str) -> None:
-        """``bin/imaging-passwd USERS NAME`` with the password on standard input."""
+        """``imaging-passwd USERS NAME`` with the password on standard input."""
         import subprocess
 
-        subprocess.run([str(BIN / "imaging-passwd"), str(self.users), name],
+        subprocess.run([*self._command("imaging-passwd"), str(self.users), name],
                        input=password + "\n", text=True, check=True, capture_output=True,
                        timeout=30)
+
+    def _command(self, name: str) -> list[str]:
+        """The installed console script ``name``, or ``scripts/name`` when given."""
+        return [str(self.scripts / name)] if self.scripts is not None else command(name)
 
     def client(self) -> Client:
         return Client(self.base)

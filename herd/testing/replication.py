@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from herd.core.processes import BIN, ProcessGroup, free_port, twistd, wait_for
+from herd.core.launcher import twistd_command
+from herd.testing.processes import ProcessGroup, command, free_port, wait_for
 from herd.replication.cluster import write_cluster
 from herd.replication.status import primary, printed, ready
 
@@ -44,7 +45,7 @@ class ReplicationCluster:
         write_cluster(self.cluster, self.ports, replicas=replicas)
 
     def _twistd(self, name: str, *args: str) -> None:
-        self.group.start(name, [*twistd(sys.executable), "-n", "--pidfile=",
+        self.group.start(name, [*twistd_command(), "-n", "--pidfile=",
                                 f"--logfile={self.logs / 'twistd' / (name + '.log')}",
                                 *args, "--cluster", str(self.cluster), "--logs", str(self.logs)])
 
@@ -94,7 +95,7 @@ class ReplicationCluster:
     def start_client(self, name: str, requests: Optional[int] = None, interval: float = 0.05,
                      timeout: float = 1.0, logs: bool = True) -> Path:
         history = self.workdir / f"{name}.history"
-        args = [str(BIN / "replica-client"), "--name", name, "--cluster", str(self.cluster),
+        args = [*command("replica-client"), "--name", name, "--cluster", str(self.cluster),
                 "--interval", str(interval), "--timeout", str(timeout), "--history", str(history)]
         if logs:
             args += ["--logs", str(self.logs)]

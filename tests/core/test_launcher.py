@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
+from unittest import SkipTest
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
-from herd.core.launcher import TRAMPOLINE, Child, Launcher, exit_status, module_command, twistd_command, wait_until
+from herd.core.launcher import TRAMPOLINE, Child, Launcher, exit_status, module_command, twistd_command
 
 
 class FakeProcess:
@@ -174,27 +177,76 @@ class LauncherTests(SynchronousTestCase):
         self.assertIsInstance(Child("a", [], Path("x"), False).tail(), str)
 
 
-class RealProcessTests(TestCase):
-    """One real child: output in its file, exit status, SIGTERM through the trampoline."""
+SCRIPT = """
+import sys
+from pathlib import Path
+from herd.core.launcher import run_launcher
 
-    def test_real_children(self) -> defer.Deferred[None]:
-        from twisted.internet import reactor
+async def main(reactor, launcher):
+    quick = launcher.spawn("quick", [sys.executable, "-c", "import sys; print('hello'); sys.exit(3)"])
+    status = await quick.ended
+    print("quick", status, repr(quick.tail()), flush=True)
+    slow = launcher.spawn("slow", [sys.executable, "-c", "import time; time.sleep(60)"])
+    print("slow", slow.pid, flush=True)
+    if sys.argv[2] == "stop":
+        print("stopped", await launcher.stop("slow", 10), flush=True)
+        return 4
+    await slow.ended
 
-        logs = Path(tempfile.mkdtemp())
-        launcher = Launcher(reactor, logs)
-        launcher.startService()
+sys.exit(run_launcher(main, Path(sys.argv[1]), on_signal=lambda name: print("signal", name, flush=True)))
+"""
 
-        async def run() -> None:
-            quick = launcher.spawn("quick", [sys.executable, "-c", "import sys; print('hello'); sys.exit(3)"])
-            self.assertEqual(await quick.ended, 3)
-            self.assertEqual((logs / "quick.out").read_text(), "hello\n")
-            self.assertIn("hello", quick.tail())
-            slow = launcher.spawn("slow", [sys.executable, "-c", "import time; time.sleep(60)"])
-            async def execd() -> bool:  # the trampoline became the command, same pid
-                return b"time.sleep(60)" in Path(f"/proc/{slow.pid}/cmdline").read_bytes()
 
-            await wait_until(reactor, execd, 10, "the trampoline to exec")
-            self.assertEqual(await launcher.stop("slow", grace=10), -15)
-            await launcher.stopService()
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return False
 
-        return defer.Deferred.fromCoroutine(run())
+
+class RealProcessTests(SynchronousTestCase):
+    """``run_launcher`` in a real process: output files, statuses, signals, death of the launcher."""
+
+    def launch(self, mode: str) -> tuple[subprocess.Popen[str], int]:
+        logs = Path(self.mktemp())
+        process = subprocess.Popen([sys.executable, "-c", SCRIPT, str(logs), mode], text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        self.assertEqual(process.stdout.readline(), "quick 3 'hello\\n'\n")  # type: ignore[union-attr]
+        self.assertEqual((logs / "quick.out").read_text(), "hello\n")
+        line = process.stdout.readline().split()  # type: ignore[union-attr]
+        self.assertEqual(line[0], "slow")
+        pid = int(line[1])
+        self.addCleanup(lambda: _alive(pid) and os.kill(pid, signal.SIGKILL))
+        return process, pid
+
+    def wait_gone(self, pid: int) -> None:
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(_alive(pid))
+
+    def test_stop_gives_the_status(self) -> None:
+        process, pid = self.launch("stop")
+        self.assertEqual(process.wait(20), 4)
+        self.assertEqual(process.stdout.read(), "stopped -15\n")  # type: ignore[union-attr]
+        self.wait_gone(pid)
+
+    def test_sigterm_stops_every_child_and_exits_0(self) -> None:
+        process, pid = self.launch("wait")
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(20), 0)
+        self.assertEqual(process.stdout.read(), "signal SIGTERM\n")  # type: ignore[union-attr]
+        self.wait_gone(pid)
+
+    def test_children_die_with_a_killed_launcher(self) -> None:
+        if not sys.platform.startswith("linux"):
+            raise SkipTest("PR_SET_PDEATHSIG is Linux's")
+        process, pid = self.launch("wait")
+        deadline = time.monotonic() + 10  # the trampoline has exec'd the command (same pid)
+        while b"time.sleep(60)" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        process.kill()
+        process.wait(10)
+        self.wait_gone(pid)

@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 from PIL import Image
 
-from herd.core.processes import ProcessGroup, wait_for
+from herd.testing.processes import ProcessGroup, wait_for
 from herd.testing.imaging import Client, ImagingSystem, bomb_png, frame, http
 
 pytestmark = pytest.mark.e2e

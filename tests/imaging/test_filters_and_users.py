@@ -11,7 +11,7 @@ from PIL import Image
 
 from herd.core.passwords import (BadHash, hash_password, new_token, token_digest,
                                  verify_password)
-from herd.core.processes import BIN
+from tests.checkout import BIN
 from herd.imaging.model import JobCounts, sanitize_name
 from herd.imaging.users import UsersFileError, parse_users, read_users
 from herd.imaging.worker.filters import FilterError, apply

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from herd.core.processes import BIN, ProcessGroup, free_port, wait_for
+from herd.testing.processes import ProcessGroup, free_port, wait_for
+from tests.checkout import BIN
 from herd.replication.cluster import write_cluster
 
 STAMPED = re.compile(r"\[\d\d:\d\d:\d\d\] \S.*\Z")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from herd.core.processes import ProcessGroup, wait_for
+from herd.testing.processes import ProcessGroup, wait_for
 from herd.replication.linearizability import check, read_history
 from herd.testing.replication import REPLICAS, ReplicationCluster
 

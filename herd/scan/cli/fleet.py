@@ -9,7 +9,6 @@ before that log starts in ``_worker.out`` (a SiteID cannot start with ``_``).
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -17,7 +16,7 @@ from typing import Any, Optional, Sequence
 from twisted.internet import defer
 
 from herd.core.datagram import NoAnswer, request
-from herd.core.launcher import Child, Launcher, twistd_command, wait_until
+from herd.core.launcher import Child, Launcher, tcp_port_free, twistd_command, wait_until
 from herd.protocols.scan_replies import StatusPage, WorkerStatus, parse_status
 
 PORT_RANGE = range(54000, 54151)
@@ -151,20 +150,10 @@ class Fleet:
         used = [self.ports[wid] for wid in self.running()]
         port, found = max(used) + 1 if used else self.args.start_port, []
         while len(found) < count and port in PORT_RANGE:
-            if _port_free(self.args.interface or "", port):
+            if tcp_port_free(self.args.interface or "", port):
                 found.append(port)
             port += 1
         return found
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as twistd listens
-        try:
-            sock.bind((host, port))
-            return True
-        except OSError:
-            return False
 
 
 def _tail(path: Path, lines: int = 10) -> str:

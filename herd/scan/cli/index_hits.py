@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from herd.protocols.scan_replies import format_time
-from herd.scan.hitindex import (
+from herd.scan.worker.hitindex import (
     UNKNOWN,
     Filters,
     Row,
@@ -36,7 +36,7 @@ from herd.scan.hitindex import (
     read_worker,
     worker_dirs,
 )
-from herd.scan.imagestore import human_bytes
+from herd.scan.worker.imagestore import human_bytes
 
 PROG = "index-hits"
 

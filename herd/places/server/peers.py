@@ -1,0 +1,106 @@
+"""A server's links to its neighbours: kept up with ClientService, used to flood.
+
+Each server opens its own connection to each neighbour (so every link is two TCP
+connections, one each way) and sends ``PEER <its name>``, then every location it knows,
+then each new location as an AT line. A neighbour that goes down is logged as dropped and
+reconnected with exponential backoff (``ClientService``); it misses the floods sent while
+it was away, but gets the whole table again when the link comes back, so a restarted
+server catches up without anyone restarting.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import MultiService
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+
+from herd.places.topology import Address
+from herd.places.server.traffic import TrafficLog
+from herd.protocols.places import At
+
+
+class PeerLink(Protocol):
+    """Our end of the connection to one neighbour."""
+
+    def __init__(self, neighbours: "Neighbours", name: str) -> None:
+        self._neighbours = neighbours
+        self.name = name
+
+    def connectionMade(self) -> None:
+        self._neighbours.link_up(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        pass  # a neighbour never answers on this connection
+
+    def connectionLost(self, reason: Failure) -> None:
+        self._neighbours.link_down(self, reason)
+
+    def send(self, line: bytes) -> None:
+        self.transport.write(line)
+
+
+class _LinkFactory(Factory):
+    noisy = False
+
+    def __init__(self, neighbours: "Neighbours", name: str) -> None:
+        self._neighbours = neighbours
+        self._name = name
+
+    def buildProtocol(self, addr: IAddress) -> PeerLink:
+        return PeerLink(self._neighbours, self._name)
+
+
+class Neighbours(MultiService):
+    """Keep a link to every neighbour; flood locations over the links that are up."""
+
+    def __init__(
+        self,
+        me: str,
+        addresses: dict[str, Address],
+        reactor: object,
+        known: Callable[[], list[At]],
+        traffic: TrafficLog,
+        max_retry_delay: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self._hello = b"PEER " + me.encode("ascii") + b"\n"
+        self._known = known
+        self._traffic = traffic
+        self.links: dict[str, PeerLink] = {}
+        for name, address in sorted(addresses.items()):
+            endpoint = HostnameEndpoint(reactor, address.host, address.port, timeout=5)
+            ClientService(
+                endpoint,
+                _LinkFactory(self, name),
+                retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=max_retry_delay),
+                clock=reactor,
+            ).setServiceParent(self)
+
+    def flood(self, at: At, exclude: Optional[str]) -> None:
+        """Send ``at`` to every neighbour that is up, except ``exclude``."""
+        line = at.to_line() + b"\n"
+        for name, link in list(self.links.items()):
+            if name != exclude:
+                link.send(line)
+                self._traffic.flooded_out(name, line)
+
+    def link_up(self, link: PeerLink) -> None:
+        """A link came up: greet the neighbour and tell it everything we know."""
+        self.links[link.name] = link
+        self._traffic.peer_up(link.name, "outgoing")
+        link.send(self._hello)
+        for at in self._known():
+            line = at.to_line() + b"\n"
+            link.send(line)
+            self._traffic.flooded_out(link.name, line)
+
+    def link_down(self, link: PeerLink, reason: Failure) -> None:
+        """A link dropped; ClientService reconnects it."""
+        if self.links.get(link.name) is link:
+            del self.links[link.name]
+        self._traffic.peer_down(link.name, "outgoing", reason.getErrorMessage())

@@ -1,0 +1,104 @@
+"""A places herd on loopback ports: each server started as ``places-server NAME`` (``bin/server.py``).
+
+For end-to-end tests, the benchmark and the demo. ``talk`` is the graders' client: one
+connection per command, written, half-closed, the whole reply read.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from attrs import Factory, frozen
+
+from herd.testing.processes import LOOPBACK, ProcessGroup, command, free_port, tcp_accepts, wait_for
+from herd.places.topology import DEFAULT, load_topology
+
+
+def talk(port: int, data: bytes, timeout: float = 20, host: str = LOOPBACK) -> bytes:
+    """Write ``data``, half-close, read until the server closes (at most ``timeout`` s)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def traffic(logs: Path, name: str) -> list[dict]:
+    """The events of ``name``'s traffic log so far."""
+    path = logs / f"{name}.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def links_up(logs: Path, name: str) -> set[str]:
+    """Neighbours ``name`` has an outgoing link to, according to its traffic log."""
+    up: set[str] = set()
+    for event in traffic(logs, name):
+        if event.get("direction") == "outgoing":
+            (up.add if event["event"] == "peer-up" else up.discard)(event["peer"])
+    return up
+
+
+def write_topology(path: Path, names: list[str], links: list[list[str]]) -> dict[str, int]:
+    """A topology file with a free loopback port per server; returns the ports."""
+    ports = {name: free_port() for name in names}
+    path.write_text(json.dumps({"host": LOOPBACK, "servers": ports, "links": links}))
+    return ports
+
+
+@frozen
+class Herd:
+    """A running herd: its ports, topology file, traffic logs and processes."""
+
+    ports: dict[str, int]
+    topology: Path
+    logs: Path
+    group: ProcessGroup
+    server: list[str] = Factory(lambda: command("places-server"))  # how to run ``server.py``
+
+    def start(self, name: str, *options: str) -> None:
+        """Start (or restart) server ``name``; returns once it listens."""
+        self.group.start(name, [*self.server, name, "--topology",
+                                str(self.topology), "--log", str(self.logs / f"{name}.log"),
+                                "--max-retry", "1", *options])
+        wait_for(lambda: tcp_accepts(self.ports[name]), 20, f"{name} to listen")
+
+    def whatsat(self, name: str, client: str, radius: int = 10, bound: int = 3) -> bytes:
+        """A WHATSAT at ``name``, on its own connection."""
+        return talk(self.ports[name], f"WHATSAT {client} {radius} {bound}".encode())
+
+    def wait_links(self, timeout: float = 30) -> None:
+        """Wait until every server has a link up to each of its neighbours."""
+        herd = load_topology(self.topology)
+        wanted = {name: set(herd.neighbours(name)) for name in herd.servers}
+        wait_for(lambda: all(links_up(self.logs, n) == want for n, want in wanted.items()),
+                 timeout, "every link of the herd to come up")
+
+
+def start_herd(group: ProcessGroup, workdir: Path, *options: str,
+               server: Optional[Sequence[str]] = None) -> Herd:
+    """The specification's herd, on free loopback ports, all links up.
+
+    ``server``: how to run a server (default: the installed ``places-server``; the
+    end-to-end tests pass the checkout's ``bin/server.py``, as the specification runs it).
+    """
+    spec = load_topology(DEFAULT)
+    links = sorted(sorted(link) for link in spec.links)
+    topology = workdir / "topology.json"
+    ports = write_topology(topology, sorted(spec.servers), links)
+    herd = Herd(ports, topology, workdir / "logs", group, *([list(server)] if server else []))
+    for name in sorted(ports):
+        herd.start(name, *options)
+    herd.wait_links()
+    return herd

@@ -1,0 +1,81 @@
+"""Group commit: the frames of every agency that arrive while one fsync runs share the next.
+
+At most one write is in flight. Whatever is submitted meanwhile waits in one group and is
+written (one append, one fsync per file) as soon as the write in flight is done; each
+submitter's Deferred fires once its own data is on disk. No agency waits for another's
+batch beyond the write itself, and under load one fsync acknowledges many frames.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+Write = Callable[[bytes, list[tuple[int, int]]], None]
+"""Append bets' lines and agencies' ends durably (``BetStore.append``); blocking."""
+Run = Callable[..., Deferred]
+"""Run a blocking call off the reactor thread (``deferToThreadPool`` in production)."""
+
+
+class GroupCommit:
+    """Queue bets and ends; write them in groups, one group at a time."""
+
+    def __init__(self, write: Write, run: Run) -> None:
+        self._write = write
+        self._run = run
+        self._bets: list[bytes] = []
+        self._ends: list[tuple[int, int]] = []
+        self._waiting: list[Deferred[None]] = []
+        self._busy = False
+        self._idle: list[Deferred[None]] = []
+        self.groups = 0
+        """Groups written so far (one fsync of ``bets.csv`` each, at most)."""
+
+    def submit(self, bets: bytes = b"", end: tuple[int, int] | None = None) -> Deferred[None]:
+        """Durably append ``bets`` (lines) and then ``end``; fires once both are on disk."""
+        if bets:
+            self._bets.append(bets)
+        if end is not None:
+            self._ends.append(end)
+        done: Deferred[None] = Deferred()
+        self._waiting.append(done)
+        if not self._busy:
+            self._next()
+        return done
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def idle(self) -> Deferred[None]:
+        """Fires once nothing is queued or being written."""
+        if not self._busy:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._idle.append(waiter)
+        return waiter
+
+    def _next(self) -> None:
+        if not self._waiting:
+            self._busy = False
+            idle, self._idle = self._idle, []
+            for waiter in idle:
+                waiter.callback(None)
+            return
+        self._busy = True
+        bets, self._bets = b"".join(self._bets), []
+        ends, self._ends = self._ends, []
+        waiting, self._waiting = self._waiting, []
+        self.groups += 1
+        written = self._run(self._write, bets, ends)
+        written.addBoth(self._written, waiting)
+
+    def _written(self, result: object, waiting: list[Deferred[None]]) -> None:
+        for done in waiting:
+            if isinstance(result, Failure):
+                done.errback(result)
+            else:
+                done.callback(None)
+        self._next()

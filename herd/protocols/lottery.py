@@ -198,9 +198,9 @@ def batches(bets: Sequence[bytes], max_amount: int) -> Iterator[tuple[int, bytes
 class FrameParser:
     """Incremental parser of an agency's byte stream into ``ClientFrame``s.
 
-    ``feed`` returns the frames completed by ``data``; it raises ``FrameError`` for an
-    unknown kind or a PAYLOAD_SIZE over ``MAX_PAYLOAD`` as soon as the header is in, and
-    the parser is then unusable. ``pending`` is how many bytes of an incomplete frame wait.
+    ``feed`` yields the frames completed by ``data``; it raises ``FrameError`` for an
+    unknown kind or a PAYLOAD_SIZE over ``MAX_PAYLOAD`` as soon as the header is in (the
+    payload is never buffered), and the parser is then unusable. ``pending`` is how many bytes of an incomplete frame wait.
     """
 
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
@@ -212,13 +212,17 @@ class FrameParser:
     def pending(self) -> int:
         return len(self._buffer) + (CLIENT_HEADER.size if self._header else 0)
 
-    def feed(self, data: bytes) -> list[ClientFrame]:
+    def feed(self, data: bytes) -> Iterator[ClientFrame]:
+        """Buffer ``data`` now; iterate over the frames it completes (``FrameError`` comes
+        out of the iteration after the frames before the bad header)."""
         self._buffer += data
-        frames = []
+        return self._frames()
+
+    def _frames(self) -> Iterator[ClientFrame]:
         while True:
             if self._header is None:
                 if len(self._buffer) < CLIENT_HEADER.size:
-                    return frames
+                    return
                 kind, agency, size = CLIENT_HEADER.unpack_from(self._buffer)
                 if kind not in _CLIENT_KINDS:
                     raise FrameError(f"unknown frame kind {kind}")
@@ -231,11 +235,11 @@ class FrameParser:
                 self._header = (ClientKind(kind), agency, size)
             kind, agency, size = self._header
             if len(self._buffer) < size:
-                return frames
+                return
             payload = bytes(self._buffer[:size])
             del self._buffer[:size]
             self._header = None
-            frames.append(ClientFrame(kind, agency, payload))
+            yield ClientFrame(kind, agency, payload)
 
     def truncation(self) -> Optional[str]:
         """What is missing when the stream ends now (None: nothing is)."""

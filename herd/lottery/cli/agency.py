@@ -54,10 +54,10 @@ async def run(reactor: Any, config: AgencyConfig) -> int:
     """Run the agency; its exit status."""
     log.info(
         "action: config | result: success | client_id: {id} | server_address: {host}:{port} | "
-        "loop_amount: {amount} | loop_period: {period}s | log_level: {log_level} | "
+        "loop_amount: {amount} | loop_period: {period}s | log_level: {level_name} | "
         "batch_max_amount: {max_amount} | socket_timeout: {timeout}s | dataset: {dataset}",
         id=config.id, host=config.host, port=config.port, amount=config.loop_amount,
-        period=config.loop_period, log_level=config.level.name.upper(),
+        period=config.loop_period, level_name=config.level.name.upper(),
         max_amount=config.max_amount, timeout=config.socket_timeout, dataset=str(config.dataset),
     )
     endpoint = HostnameEndpoint(reactor, config.host, config.port, timeout=config.socket_timeout)
@@ -68,8 +68,11 @@ async def run(reactor: Any, config: AgencyConfig) -> int:
     def on_signal(signum: int, frame: object) -> None:
         reactor.callFromThread(agency.stop)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
+    def install() -> None:  # once the reactor runs, over its own handlers
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, on_signal)
+
+    reactor.callWhenRunning(install)
     try:
         bets = read_dataset(config.dataset)
         winners = await agency.run(bets)

@@ -1,0 +1,155 @@
+"""The lottery on loopback: data sets, a server and agencies as real processes, and their logs.
+
+For end-to-end tests, the benchmark and ``lottery-up``'s tests. ``ask`` is a raw-socket
+client: one frame, then whatever the server answers until it closes or stops talking.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import sys
+import zipfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+from herd.protocols.lottery import ServerFrame, ServerFrameParser
+from herd.core.processes import BIN, LOOPBACK, REPO, ProcessGroup, tcp_accepts, twistd, wait_for
+
+DATASET_ZIP = REPO.parent / "shared" / "data" / "lottery" / "dataset.zip"
+"""The course's data set (``../shared/data/lottery/dataset.zip`` from the project's root)."""
+COURSE_WINNERS = {1: 2, 2: 3, 3: 3, 4: 2, 5: 0}
+"""Winning bets (number 7574) per agency of the course's data set."""
+_ACTION = re.compile(r"action: (\w+) \| result: (\w+)(.*)$")
+
+
+def course_dataset(workdir: Path, zip_path: Path = DATASET_ZIP) -> dict[int, Path]:
+    """Unzip the course's data set into ``workdir/.data``; its files by agency id."""
+    data = workdir / ".data"
+    data.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in archive.namelist():
+            match = re.search(r"agency-(\d+)\.csv$", name)
+            if match:
+                (data / f"agency-{match.group(1)}.csv").write_bytes(archive.read(name))
+    return {int(p.stem.split("-")[1]): p for p in sorted(data.glob("agency-*.csv"))}
+
+
+def synthetic_dataset(path: Path, bets: int, winners: int, seed: int, winning: int = 7574) -> list[str]:
+    """Write ``bets`` unique bets, ``winners`` of them with the winning number (CRLF, as the
+    course's); returns the winners' documents, in file order."""
+    rng = random.Random(seed)
+    chosen = set(rng.sample(range(bets), winners))
+    lines, documents = [], []
+    for index in range(bets):
+        document = f"{seed:03d}{index:07d}"
+        number = winning if index in chosen else rng.randrange(0, winning)
+        lines.append(f"Nombre {index},Apellido {seed},{document},19{rng.randint(10, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)},{number}")
+        if index in chosen:
+            documents.append(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    return documents
+
+
+def start_server(group: ProcessGroup, port: int, store: Path, agencies: int, *extra: str,
+                 name: str = "server", cwd: Optional[Path] = None) -> None:
+    """``twistd -n lottery`` on loopback; returns once it listens."""
+    process = group.start(name, [*twistd(), "-n", "--pidfile=", "lottery", "--agencies", str(agencies),
+                                 "--port", str(port), "--interface", LOOPBACK, "--store", str(store),
+                                 *extra], cwd=cwd)
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{group.output(name)[-3000:]}")
+        return tcp_accepts(port)
+
+    wait_for(up, 30, f"{name} to listen on {port}")
+
+
+def start_agency(group: ProcessGroup, agency: int, port: int, dataset: Path, *extra: str,
+                 name: Optional[str] = None, env: Optional[dict] = None, cwd: Optional[Path] = None):  # type: ignore[no-untyped-def]
+    """``bin/agency --id N`` against the server on ``port``; returns its Popen."""
+    argv = [sys.executable, "-m", "herd.lottery.cli.agency", "--id", str(agency),
+            "--server", f"{LOOPBACK}:{port}", "--dataset", str(dataset), *extra]
+    if env:
+        argv = ["env", *(f"{k}={v}" for k, v in env.items()), *argv]
+    return group.start(name or f"agency-{agency}", argv, cwd=cwd)
+
+
+def actions(text: str, name: Optional[str] = None) -> list[tuple[str, str, dict[str, str]]]:
+    """``(action, result, fields)`` of every line that carries an action (optionally one)."""
+    out = []
+    for line in text.splitlines():
+        match = _ACTION.search(line)
+        if match and (name is None or match.group(1) == name):
+            fields = {}
+            for part in match.group(3).split(" | "):
+                key, colon, value = part.partition(": ")
+                if colon:
+                    fields[key.strip(" |")] = value.strip()
+            out.append((match.group(1), match.group(2), fields))
+    return out
+
+
+def ask(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
+    """Send ``data`` on a connection of its own; ``(what came back, closed by the server)``."""
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return b"".join(chunks), True
+                chunks.append(chunk)
+        except socket.timeout:
+            return b"".join(chunks), False
+        except ConnectionResetError:  # closed with bytes of ours unread
+            return b"".join(chunks), True
+
+
+def ask_frame(port: int, data: bytes, timeout: float = 10.0) -> "ServerFrame":
+    """Send ``data`` on a connection of its own and return the server's first frame."""
+    parser = ServerFrameParser()
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection without an answer")
+            frames = parser.feed(chunk)
+            if frames:
+                return frames[0]
+
+
+def send_and_close(port: int, data: bytes) -> None:
+    """Send ``data`` and close at once (a truncated frame followed by a close)."""
+    with socket.create_connection((LOOPBACK, port), timeout=5) as sock:
+        sock.sendall(data)
+
+
+def bin_path(name: str) -> str:
+    return str(BIN / name)
+
+
+def rows(store: Path) -> list[str]:
+    """The lines of ``store/bets.csv``."""
+    path = store / "bets.csv"
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def expected_rows(agency: int, dataset: Path) -> list[str]:
+    """The ``bets.csv`` lines an agency's data set should become."""
+    return [f"{agency},{line}" for line in dataset.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def count_lines(text: str, needle: str) -> int:
+    return sum(1 for line in text.splitlines() if needle in line)
+
+
+__all__: Sequence[str] = (
+    "COURSE_WINNERS", "DATASET_ZIP", "actions", "ask", "course_dataset", "count_lines",
+    "expected_rows", "rows", "send_and_close", "start_agency", "start_server", "synthetic_dataset",
+)

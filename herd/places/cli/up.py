@@ -1,28 +1,56 @@
 """``places-up``: start every server of the places herd, stop them all on Ctrl-C.
 
-Each server runs as ``bin/server.py NAME`` (``twistd -n places --name NAME``), writes its
-twistd output to ``<logs>/NAME.out`` and its traffic log to ``<logs>/NAME.log``.
+Each server runs as ``twistd -n --pidfile= places --name NAME`` (the twistd beside this
+Python, so it works from an installed wheel and from any directory), started and stopped
+by ``herd.core.launcher``; it writes its twistd output to ``<logs>/NAME.out`` and its
+traffic log to ``<logs>/NAME.log``.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from herd.core.processes import BIN, ProcessGroup, tcp_accepts, wait_for
-from herd.places.topology import DEFAULT, TopologyError, load_topology
+from twisted.internet import defer
 
-
-class Stop(Exception):
-    """A signal asked for the herd to stop."""
+from herd.core.launcher import Child, Launcher, first_to_end, run_launcher, tcp_accepts, twistd_command, wait_until
+from herd.places.topology import DEFAULT, Topology, TopologyError, load_topology
 
 
-def _stop(signum: int, _frame: object) -> None:
-    raise Stop(signal.Signals(signum).name)
+def server_command(name: str, topology: Path, log: Path) -> list[str]:
+    """The command line of server ``name`` (the same as ``bin/server.py NAME ...``)."""
+    return [*twistd_command(), "-n", "--pidfile=", "places", "--topology", str(topology),
+            "--log", str(log), "--name", name]
+
+
+async def up(reactor: Any, launcher: Launcher, herd: Topology, topology: Path, logs: Path,
+             wait: float) -> int:
+    """Start the servers, report each once it listens, then wait for one to exit."""
+    children: dict[str, Child] = {}
+    for name in sorted(herd.servers):
+        children[name] = launcher.spawn(name, server_command(name, topology, logs / f"{name}.log"))
+    try:
+        for name, address in sorted(herd.servers.items()):
+            child = children[name]
+
+            async def listening(child: Child = child, address: Any = address) -> bool:
+                if child.over:
+                    raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
+                return await tcp_accepts(reactor, address.host, address.port)
+
+            await wait_until(reactor, listening, wait, f"{name} to listen on {address.host}:{address.port}")
+            neighbours = ", ".join(herd.neighbours(name)) or "none"
+            print(f"{name:10} {address.host}:{address.port}  talks with {neighbours}", flush=True)
+    except (TimeoutError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"the herd is up; logs in {logs}; Ctrl-C stops it", flush=True)
+    await first_to_end(list(children.values()))
+    dead = [name for name, child in children.items() if child.over]
+    print(f"error: {', '.join(dead)} exited; see {logs}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -36,38 +64,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         herd = load_topology(args.topology)
     except TopologyError as error:
         p.error(str(error))
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop)
     logs = args.logs.resolve()
-    try:
-        with ProcessGroup(logs) as group:
-            for name in sorted(herd.servers):
-                group.start(name, [sys.executable, str(BIN / "server.py"), name,
-                                   "--topology", str(args.topology.resolve()),
-                                   "--log", str(logs / f"{name}.log")])
-            for name, address in sorted(herd.servers.items()):
-                wait_for(lambda: tcp_accepts(address.port, address.host) or _dead(group, name),
-                         args.wait, f"{name} to listen on {address.host}:{address.port}")
-                neighbours = ", ".join(herd.neighbours(name)) or "none"
-                print(f"{name:10} {address.host}:{address.port}  talks with {neighbours}", flush=True)
-            print(f"the herd is up; logs in {logs}; Ctrl-C stops it", flush=True)
-            while all(process.poll() is None for process in group.processes.values()):
-                time.sleep(0.5)
-            dead = [n for n, process in group.processes.items() if process.poll() is not None]
-            print(f"error: {', '.join(dead)} exited; see {logs}", file=sys.stderr)
-            return 1
-    except Stop as stop:
-        print(f"{stop}: the herd is stopped", flush=True)
-        return 0
-    except (TimeoutError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    logs.mkdir(parents=True, exist_ok=True)
 
+    running: list[Launcher] = []
 
-def _dead(group: ProcessGroup, name: str) -> bool:
-    if group.processes[name].poll() is not None:
-        raise RuntimeError(f"{name} exited:\n{group.output(name)[-2000:]}")
-    return False
+    def on_signal(name: str) -> defer.Deferred[int]:
+        stopping = running[0].stop_all()
+        stopping.addCallback(lambda _: print(f"{name}: the herd is stopped", flush=True))
+        return stopping.addCallback(lambda _: 0)
+
+    def begin(reactor: Any, launcher: Launcher) -> defer.Deferred[int]:
+        running.append(launcher)
+        return defer.Deferred.fromCoroutine(up(reactor, launcher, herd, args.topology.resolve(), logs, args.wait))
+
+    return run_launcher(begin, logs, on_signal=on_signal)
 
 
 if __name__ == "__main__":

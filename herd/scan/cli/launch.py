@@ -1,8 +1,7 @@
 """``launch-workers ORCH_HOST ORCH_PORT WORKER_IP START_PORT COUNT``: start and steer workers.
 
 Each worker runs as ``twistd -n worker [OPTIONS] PORT LOGDIR WORKER_IP ORCH_HOST ORCH_PORT ID``
-with the log directory ``<logs>/<ID>/``, its twistd log in ``_worker.log`` there and what
-twistd prints before that log starts in ``_worker.out`` (a SiteID cannot start with ``_``).
+(see ``herd.scan.cli.fleet``), started and stopped by ``herd.core.launcher``.
 ``--concurrency N`` and ``--secret-file PATH`` are passed on to every worker (which inherit
 the environment, ``HERD_SECRET`` included). COUNT workers start on consecutive ports from
 START_PORT; the launcher waits until the orchestrator lists them, runs until Ctrl-C, SIGTERM
@@ -24,152 +23,25 @@ launcher exits 1 once every worker has died.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
-import select
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from herd.core.processes import twistd
+from twisted.internet import defer, task
+
+from herd.core.launcher import Launcher, run_launcher
 from herd.protocols.scan import ProtocolError, check_host
-from herd.scan.cli.pool_status import fetch_status, table
-from herd.scan.cli.udp_client import ClientError
+from herd.scan.cli.fleet import PORT_RANGE, Fleet, StatusError, fetch_status, say
+from herd.scan.cli.pool_status import table
 
 MAX_WORKERS = 5
-PORT_RANGE = range(54000, 54151)
 HELP = """commands (one a line, any case):
   ADD [n]     start n (default 1) more workers
   REDUCE [n]  stop the n (default 1) most recently started workers
   STATUS      the launcher's workers and the orchestrator's view of them
   QUIT        stop every worker and exit (so does end of input)
   HELP        this list"""
-
-
-class Stop(Exception):
-    """A signal asked the launcher to stop."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: ask the kernel to SIGTERM this child when the launcher dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def say(*lines: str) -> None:
-    print(*lines, sep="\n", flush=True)
-
-
-class Fleet:
-    """The workers this launcher started, oldest first (stopped ones are forgotten)."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.ports: dict[str, int] = {}
-        self.logs: dict[str, Path] = {}
-        self.reported: set[str] = set()
-
-    def command(self, port: int, worker_id: str, logdir: Path) -> list[str]:
-        """The worker's command line: its options go before the positional arguments."""
-        a = self.args
-        options = [] if a.interface is None else ["--interface", a.interface]
-        if a.concurrency is not None:
-            options += ["--concurrency", str(a.concurrency)]
-        if a.secret_file is not None:
-            options += ["--secret-file", str(a.secret_file.resolve())]
-        return [
-            *twistd(), "-n", "--pidfile=", f"--logfile={logdir / '_worker.log'}", "worker", *options,
-            str(port), str(logdir), a.worker_ip, a.orch_host, str(a.orch_port), worker_id,
-        ]
-
-    def start(self, port: int) -> str:
-        """Start one worker on ``port``; return its identifier."""
-        worker_id = f"{self.args.id_prefix}{port}"
-        logdir = (self.args.logs / worker_id).resolve()
-        logdir.mkdir(parents=True, exist_ok=True)
-        for known in (self.processes, self.ports, self.logs):
-            known.pop(worker_id, None)  # a dead worker on the same port: the newest goes last
-        self.reported.discard(worker_id)
-        with open(logdir / "_worker.out", "ab") as output:  # what twistd says before logging
-            self.processes[worker_id] = subprocess.Popen(
-                self.command(port, worker_id, logdir), stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-        self.ports[worker_id], self.logs[worker_id] = port, logdir
-        say(f"started {worker_id} (pid {self.processes[worker_id].pid}): port {port}, logs in {logdir}")
-        return worker_id
-
-    def running(self) -> list[str]:
-        return [wid for wid, p in self.processes.items() if p.poll() is None]
-
-    def reap(self) -> set[str]:
-        """Report, once each, the workers that have exited on their own; return those new."""
-        new = {wid for wid, p in self.processes.items() if p.poll() is not None} - self.reported
-        for wid in new:
-            self.reported.add(wid)
-            print(f"worker {wid} exited with status {self.processes[wid].returncode}:", file=sys.stderr)
-            for log in (self.logs[wid] / "_worker.out", self.logs[wid] / "_worker.log"):
-                print(f"--- end of {log}\n{_tail(log)}", file=sys.stderr, flush=True)
-        return new
-
-    def wait_registered(self, ids: Sequence[str]) -> tuple[set[str], set[str]]:
-        """Wait (``--wait``) until the orchestrator lists ``ids``; those missing, those dead."""
-        missing, dead = set(ids), set()
-        deadline = time.monotonic() + self.args.wait
-        while missing and time.monotonic() < deadline:
-            dead |= missing & self.reap()
-            missing -= dead
-            try:
-                _, workers = fetch_status(self.args.orch_host, self.args.orch_port, 1.0)
-                missing -= {w.worker_id for w in workers if w.state != "unreachable"}
-            except ClientError:
-                pass  # not up yet
-            time.sleep(0.2 if missing else 0)
-        return missing, dead
-
-    def stop(self, ids: Sequence[str], grace: float = 5.0) -> None:
-        """SIGTERM ``ids``, SIGKILL those still running after ``grace`` seconds; forget them."""
-        for wid in ids:
-            if self.processes[wid].poll() is None:
-                self.processes[wid].terminate()
-        deadline = time.monotonic() + grace
-        for wid in ids:
-            process = self.processes[wid]
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            del self.processes[wid], self.ports[wid], self.logs[wid]
-            say(f"stopped {wid}")
-
-    def free_ports(self, count: int) -> list[int]:
-        """``count`` free ports above the highest one in use (START_PORT when none is)."""
-        used = [self.ports[wid] for wid in self.running()]
-        port, found = max(used) + 1 if used else self.args.start_port, []
-        while len(found) < count and port in PORT_RANGE:
-            if _port_free(self.args.interface or "", port):
-                found.append(port)
-            port += 1
-        return found
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as twistd listens
-        try:
-            sock.bind((host, port))
-            return True
-        except OSError:
-            return False
 
 
 def _foreground() -> bool:
@@ -180,18 +52,11 @@ def _foreground() -> bool:
         return False
 
 
-def _tail(path: Path, lines: int = 10) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def launch(fleet: Fleet, ports: Sequence[int], done: str) -> bool:
+async def launch(fleet: Fleet, ports: Sequence[int], done: str) -> bool:
     """Start workers on ``ports``, wait for their registration, print ``done``; False if one died."""
     a = fleet.args
     ids = [fleet.start(port) for port in ports]
-    missing, dead = fleet.wait_registered(ids)
+    missing, dead = await fleet.wait_registered(ids)
     if missing:
         print(f"warning: not registered after {a.wait:g} s: {', '.join(sorted(missing))}; is the "
               f"orchestrator running at {a.orch_host}:{a.orch_port}? The workers keep trying.",
@@ -203,28 +68,28 @@ def launch(fleet: Fleet, ports: Sequence[int], done: str) -> bool:
     return not dead
 
 
-def status(fleet: Fleet) -> None:
+async def status(fleet: Fleet) -> None:
     """The launcher's own view of its workers, then the orchestrator's."""
     a = fleet.args
-    rows = [("ID", "PORT", "PID", "STATE", "LOGS")] + [
-        (wid, str(fleet.ports[wid]), str(p.pid),
-         "alive" if p.poll() is None else f"exited({p.returncode})", str(fleet.logs[wid]))
-        for wid, p in fleet.processes.items()
-    ]
+    rows = [("ID", "PORT", "PID", "STATE", "LOGS")]
+    for wid in fleet.ports:
+        child = fleet.child(wid)
+        state = "alive" if child.running else f"exited({child.status})"
+        rows.append((wid, str(fleet.ports[wid]), str(child.pid), state, str(fleet.logs[wid])))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     say(f"launcher: {len(fleet.running())} worker(s) running, at most {a.max}",
         *("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows))
     try:
-        first, workers = fetch_status(a.orch_host, a.orch_port, 2.0)
-    except ClientError as error:
+        first, workers = await fetch_status(fleet.reactor, a.orch_host, a.orch_port, 2.0)
+    except StatusError as error:
         say(f"orchestrator {a.orch_host}:{a.orch_port}: {error}")
         return
-    ours = [w for w in workers if w.worker_id in fleet.processes]
+    ours = [w for w in workers if w.worker_id in fleet.ports]
     say(f"orchestrator {a.orch_host}:{a.orch_port}: {len(workers)} worker(s), "
         f"{first.queued} job(s) queued; this launcher's (times UTC):", table(ours))
 
 
-def command(fleet: Fleet, line: str) -> bool:
+async def command(fleet: Fleet, line: str) -> bool:
     """Carry out one command line; False once the launcher should quit."""
     words = line.split()
     if not words:
@@ -238,15 +103,15 @@ def command(fleet: Fleet, line: str) -> bool:
         if verb == "REDUCE":
             if not running:
                 say("error: REDUCE: no worker is running")
-            fleet.stop(running[::-1][:n])
+            await fleet.stop(running[::-1][:n])
         elif len(running) + n > fleet.args.max:
             say(f"error: ADD {n} refused: {len(running)} running, at most {fleet.args.max} (--max)")
         elif len(ports := fleet.free_ports(n)) < n:
             say(f"error: ADD {n} refused: not {n} free port(s) left in 54000-54150")
         else:
-            launch(fleet, ports, "registered: {ids}")
+            await launch(fleet, ports, "registered: {ids}")
     elif verb == "STATUS" and not rest:
-        status(fleet)
+        await status(fleet)
     elif verb == "HELP" and not rest:
         say(HELP)
     elif verb == "QUIT" and not rest:
@@ -256,23 +121,91 @@ def command(fleet: Fleet, line: str) -> bool:
     return True
 
 
-def interact(fleet: Fleet) -> str:
-    """Read commands from stdin until QUIT or end of input, reporting dead workers; say which."""
-    fd, pending = sys.stdin.fileno(), b""
-    while True:
-        fleet.reap()
-        if os.isatty(fd) and not _foreground():  # reading would stop a background job
-            time.sleep(0.5)
-            continue
-        if not select.select([fd], [], [], 0.5)[0]:  # select(): epoll refuses files, /dev/null
-            continue
-        data = os.read(fd, 4096)  # not sys.stdin: its buffer would hide lines from select
-        *lines, pending = (pending + (data or b"\n")).split(b"\n")
+class StdinLines:
+    """stdin as lines, read by the reactor (a file or /dev/null too); ``None`` at end of input.
+
+    stdin is left blocking (it may be the user's terminal); a terminal is only read while
+    the launcher is in the foreground, so a background job is never stopped by SIGTTIN.
+    """
+
+    def __init__(self, reactor: Any, fd: int = 0) -> None:
+        self.reactor, self.fd = reactor, fd
+        self.lines: defer.DeferredQueue[Optional[str]] = defer.DeferredQueue()
+        self._pending = b""
+        self._reading = False
+        self._eof = False
+        self._tty = os.isatty(fd)
+        self._watch = task.LoopingCall(self._follow_foreground)
+        self._watch.clock = reactor
+
+    def start(self) -> None:
+        if self._tty:
+            self._watch.start(0.5)
+        else:
+            self._read_on()
+
+    def _follow_foreground(self) -> None:
+        if _foreground() and not self._eof:
+            self._read_on()
+        else:
+            self._read_off()
+
+    def _read_on(self) -> None:
+        if not self._reading:
+            self._reading = True
+            self.reactor.addReader(self)
+
+    def _read_off(self) -> None:
+        if self._reading:
+            self._reading = False
+            self.reactor.removeReader(self)
+
+    def stop(self) -> None:
+        self._read_off()
+        if self._watch.running:
+            self._watch.stop()
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def logPrefix(self) -> str:
+        return "stdin"
+
+    def connectionLost(self, reason: object) -> None:
+        """The reactor saw the end of stdin (a closed pipe): end of input."""
+        self._reading = False
+        self._end()
+
+    def doRead(self) -> None:
+        data = os.read(self.fd, 4096)
+        *lines, self._pending = (self._pending + (data or b"\n")).split(b"\n")
         for line in lines:
-            if not command(fleet, line.decode(errors="replace")):
-                return "QUIT"
+            self.lines.put(line.decode(errors="replace"))
         if not data:
-            return "end of input"
+            self._end()
+
+    def _end(self) -> None:
+        if not self._eof:
+            if self._pending:
+                self.lines.put(self._pending.decode(errors="replace"))
+                self._pending = b""
+            self._eof = True
+            self.stop()
+            self.lines.put(None)
+
+
+async def interact(fleet: Fleet, stdin: StdinLines) -> str:
+    """Carry out commands from stdin until QUIT or end of input; say which."""
+    stdin.start()
+    try:
+        while True:
+            line = await stdin.lines.get()
+            if line is None:
+                return "end of input"
+            if not await command(fleet, line):
+                return "QUIT"
+    finally:
+        stdin.stop()
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -317,40 +250,40 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return args
 
 
-def _raise_stop(signum: int, _frame: object) -> None:
-    raise Stop(signal.Signals(signum).name)
+async def run(args: argparse.Namespace, fleet: Fleet) -> int:
+    """Start the workers, wait for their registration, then take commands or wait for their end."""
+    ports = range(args.start_port, args.start_port + args.count)
+    done = "all {n} worker(s) registered; Ctrl-C stops them"
+    if args.interactive:
+        if ports:
+            await launch(fleet, ports, done)
+        say("type HELP for the commands")
+        say(f"{await interact(fleet, StdinLines(fleet.reactor))}: stopping the workers")
+        await fleet.stop(fleet.running()[::-1])
+        return 0
+    if not await launch(fleet, ports, done):
+        await fleet.stop(fleet.running()[::-1])
+        return 1
+    await defer.gatherResults([fleet.child(wid).ended for wid in fleet.running()])
+    print("error: every worker has exited", file=sys.stderr, flush=True)
+    return 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Start the workers, wait for their registration, run until told to stop."""
     args = parse_args(argv)
     fleet = Fleet(args)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_stop)
-    try:
-        ports = range(args.start_port, args.start_port + args.count)
-        done = "all {n} worker(s) registered; Ctrl-C stops them"
-        if args.interactive:
-            if ports:
-                launch(fleet, ports, done)
-            say("type HELP for the commands")
-            say(f"{interact(fleet)}: stopping the workers")
-            return 0
-        if not launch(fleet, ports, done):
-            return 1
-        while fleet.running():
-            fleet.reap()
-            time.sleep(0.5)
-        fleet.reap()
-        print("error: every worker has exited", file=sys.stderr, flush=True)
-        return 1
-    except Stop as stop:
-        print(f"{stop}: stopping the workers", flush=True)
-        return 0
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)
-        fleet.stop(fleet.running()[::-1])
+
+    def begin(reactor: Any, launcher: Launcher) -> defer.Deferred[int]:
+        fleet.launcher = launcher
+        launcher.on_exit = fleet.exited
+        return defer.Deferred.fromCoroutine(run(args, fleet))
+
+    def on_signal(name: str) -> defer.Deferred[None]:
+        print(f"{name}: stopping the workers", flush=True)
+        return defer.Deferred.fromCoroutine(fleet.stop(fleet.running()[::-1]))
+
+    return run_launcher(begin, args.logs, on_signal=on_signal)
 
 
 if __name__ == "__main__":

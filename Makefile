@@ -50,6 +50,7 @@ test: $(INSTALLED) browser netcat
 
 demo: $(INSTALLED)
 	$(BIN)/python demo/run-demo
+	$(BIN)/python -m herd.lottery.cli.up 5 --workdir logs/lottery
 
 clean:
 	rm -rf $(VENV) build *.egg-info logs twisted/plugins/dropin.cache

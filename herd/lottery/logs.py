@@ -7,6 +7,7 @@ decides which events reach the output (``LOGGING_LEVEL`` / ``log.level``).
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import IO, Optional
 
@@ -27,6 +28,8 @@ LEVELS = {
     "ERROR": LogLevel.error,
     "CRITICAL": LogLevel.critical,
 }
+
+_ACTION = re.compile(r"action: (\w+) \| result: (\w+)(.*)$")
 
 
 def parse_level(text: str, name: str) -> LogLevel:
@@ -59,3 +62,18 @@ class LoggingMultiService(MultiService):
         set_component = getattr(parent, "setComponent", None)
         if set_component is not None:
             set_component(ILogObserver, level_observer(self.level))
+
+
+def actions(text: str, name: Optional[str] = None) -> list[tuple[str, str, dict[str, str]]]:
+    """``(action, result, fields)`` of every line that carries an action (optionally one)."""
+    out = []
+    for line in text.splitlines():
+        match = _ACTION.search(line)
+        if match and (name is None or match.group(1) == name):
+            fields = {}
+            for part in match.group(3).split(" | "):
+                key, colon, value = part.partition(": ")
+                if colon:
+                    fields[key.strip(" |")] = value.strip()
+            out.append((match.group(1), match.group(2), fields))
+    return out

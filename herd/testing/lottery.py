@@ -7,33 +7,18 @@ client: one frame, then whatever the server answers until it closes or stops tal
 from __future__ import annotations
 
 import random
-import re
 import socket
 import sys
-import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
+from herd.core.processes import BIN, LOOPBACK, ProcessGroup, tcp_accepts, twistd, wait_for
+from herd.lottery.dataset import DATASET_ZIP, course_dataset
+from herd.lottery.logs import actions
 from herd.protocols.lottery import ServerFrame, ServerFrameParser
-from herd.core.processes import BIN, LOOPBACK, REPO, ProcessGroup, tcp_accepts, twistd, wait_for
 
-DATASET_ZIP = REPO.parent / "shared" / "data" / "lottery" / "dataset.zip"
-"""The course's data set (``../shared/data/lottery/dataset.zip`` from the project's root)."""
 COURSE_WINNERS = {1: 2, 2: 3, 3: 3, 4: 2, 5: 0}
 """Winning bets (number 7574) per agency of the course's data set."""
-_ACTION = re.compile(r"action: (\w+) \| result: (\w+)(.*)$")
-
-
-def course_dataset(workdir: Path, zip_path: Path = DATASET_ZIP) -> dict[int, Path]:
-    """Unzip the course's data set into ``workdir/.data``; its files by agency id."""
-    data = workdir / ".data"
-    data.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path) as archive:
-        for name in archive.namelist():
-            match = re.search(r"agency-(\d+)\.csv$", name)
-            if match:
-                (data / f"agency-{match.group(1)}.csv").write_bytes(archive.read(name))
-    return {int(p.stem.split("-")[1]): p for p in sorted(data.glob("agency-*.csv"))}
 
 
 def synthetic_dataset(path: Path, bets: int, winners: int, seed: int, winning: int = 7574) -> list[str]:
@@ -76,21 +61,6 @@ def start_agency(group: ProcessGroup, agency: int, port: int, dataset: Path, *ex
     if env:
         argv = ["env", *(f"{k}={v}" for k, v in env.items()), *argv]
     return group.start(name or f"agency-{agency}", argv, cwd=cwd)
-
-
-def actions(text: str, name: Optional[str] = None) -> list[tuple[str, str, dict[str, str]]]:
-    """``(action, result, fields)`` of every line that carries an action (optionally one)."""
-    out = []
-    for line in text.splitlines():
-        match = _ACTION.search(line)
-        if match and (name is None or match.group(1) == name):
-            fields = {}
-            for part in match.group(3).split(" | "):
-                key, colon, value = part.partition(": ")
-                if colon:
-                    fields[key.strip(" |")] = value.strip()
-            out.append((match.group(1), match.group(2), fields))
-    return out
 
 
 def ask(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
@@ -150,6 +120,6 @@ def count_lines(text: str, needle: str) -> int:
 
 
 __all__: Sequence[str] = (
-    "COURSE_WINNERS", "DATASET_ZIP", "actions", "ask", "course_dataset", "count_lines",
+    "COURSE_WINNERS", "DATASET_ZIP", "actions", "ask", "ask_frame", "course_dataset", "count_lines",
     "expected_rows", "rows", "send_and_close", "start_agency", "start_server", "synthetic_dataset",
 )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import struct
-import time
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from herd.core.processes import ProcessGroup, free_port, wait_for
+from herd.core.processes import BIN, ProcessGroup, free_port, wait_for
 from herd.protocols.lottery import (
     ClientFrame,
     ClientKind,
@@ -70,7 +70,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     store = work / "store"
     with ProcessGroup(work / "logs") as group:
         start_server(group, port, store, 5)
-        agencies = {i: start_agency(group, i, port, path, "--max-amount", "25") for i, path in files.items()}
+        agencies = {i: start_agency(group, i, port, path, "--max-amount", "50") for i, path in files.items()}
         wait_for(lambda: len(rows(store)) > 1000, 30, "the first bets to be stored")
         refused = {name: ask(port, data) for name, (data, _) in MALFORMED.items()}
         send_and_close(port, ClientFrame(ClientKind.BET_BATCH, 1, encode_batch([GOOD])).encode()[:-5])
@@ -154,18 +154,18 @@ def test_kill_9_then_restart_loses_no_acknowledged_bet(tmp_path: Path) -> None:
     port = free_port()
     store = tmp_path / "store"
     data = tmp_path / "agency-1.csv"
-    documents = synthetic_dataset(data, 3000, 3, seed=7)
+    documents = synthetic_dataset(data, 2000, 3, seed=7)
     with ProcessGroup(tmp_path / "logs") as group:
         start_server(group, port, store, 1)
-        agency = start_agency(group, 1, port, data, "--max-amount", "3", "--socket-timeout", "20s")
-        wait_for(lambda: len(rows(store)) > 600, 30, "bets before the crash")
+        agency = start_agency(group, 1, port, data, "--max-amount", "4", "--socket-timeout", "20s")
+        wait_for(lambda: len(rows(store)) > 400, 30, "bets before the crash")
         group.stop("server", signal.SIGKILL)
         stored_at_crash = len(rows(store))
         start_server(group, port, store, 1, name="server-2")
         assert agency.wait(60) == 0
         assert "result: fail" not in group.output("agency-1")
         assert Counter(rows(store)) == Counter(expected_rows(1, data))
-        assert stored_at_crash < 3000
+        assert stored_at_crash < 2000
         assert count_lines(group.output("server-2"), "action: sorteo") == 1
         assert winners_of(port, 1) == documents
         group.stop("server-2", signal.SIGKILL)
@@ -201,3 +201,17 @@ def test_sigterm_ends_server_and_agency_gracefully(tmp_path: Path) -> None:
         assert Counter(rows(store)) == Counter(
             row for i in data for row in expected_rows(i, data[i]))
         assert "result: fail" not in group.output("agency-2") + group.output("agency-1-again")
+
+
+def test_lottery_up_runs_a_whole_lottery(tmp_path: Path) -> None:
+    port = free_port()
+    done = subprocess.run(
+        [str(BIN / "lottery-up"), "2", "--port", str(port), "--workdir", str(tmp_path), "--max-amount", "500"],
+        capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "agency 1: 2 winners (exit 0)" in done.stdout
+    assert "agency 2: 3 winners (exit 0)" in done.stdout
+    assert "server stopped (exit 0)" in done.stdout
+    assert len(rows(tmp_path / "store")) == 26936 + 25518
+    server = (tmp_path / "logs" / "server.out").read_text()
+    assert count_lines(server, "action: sorteo") == 1 and "result: fail" not in server

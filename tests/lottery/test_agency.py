@@ -39,7 +39,7 @@ class MemoryLink:
 def service(tmp_path: Path) -> LotteryService:
     store = BetStore(tmp_path / "store", 7574)
     recovered = store.recover()
-    return LotteryService(2, recovered, GroupCommit(store.append, maybeDeferred),
+    return LotteryService(2, recovered, GroupCommit(store.append, maybeDeferred, Clock()),
                           lambda w, n: maybeDeferred(store.record_draw, w, n))
 
 

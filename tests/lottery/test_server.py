@@ -63,10 +63,11 @@ class Held:
         d.callback(None)
 
 
-def make(tmp_path: Path, agencies: int = 2, run: Callable = maybeDeferred) -> tuple[LotteryService, BetStore]:
+def make(tmp_path: Path, agencies: int = 2, run: Callable = maybeDeferred,
+         clock: Any = None) -> tuple[LotteryService, BetStore]:
     store = BetStore(tmp_path, 7574)
     recovered = store.recover()
-    commit = GroupCommit(store.append, run)
+    commit = GroupCommit(store.append, run, clock or Clock())
     service = LotteryService(agencies, recovered, commit,
                              lambda w, n: maybeDeferred(store.record_draw, w, n))
     return service, store
@@ -74,10 +75,10 @@ def make(tmp_path: Path, agencies: int = 2, run: Callable = maybeDeferred) -> tu
 
 def test_bets_are_on_disk_before_the_ack_and_the_draw_happens_once(tmp_path: Path) -> None:
     service, store = make(tmp_path)
-    assert result(Deferred.fromCoroutine(service.batch(1, bets(WIN, LOSE)))) == 2
+    assert result(service.batch(1, bets(WIN, LOSE))) == 2
     assert (tmp_path / "bets.csv").read_text() == (
         "1,Ana,Paz,00000042,2000-02-29,7574\n1,Juan,Perez,30904465,1999-03-17,2201\n")
-    assert result(Deferred.fromCoroutine(service.post_bet(2, parse_bet(WIN)))) == 7574
+    assert result(service.post_bet(2, parse_bet(WIN))) == 7574
     assert service.winners(1) is None
     assert result(Deferred.fromCoroutine(service.end(1))) == 2
     assert not service.drawn
@@ -93,16 +94,16 @@ def test_bets_are_on_disk_before_the_ack_and_the_draw_happens_once(tmp_path: Pat
     assert again.stored(1) == 2
     assert result(Deferred.fromCoroutine(again.end(1))) == 2  # a second END: same total
     with pytest.raises(Refused, match="already ended"):
-        result(Deferred.fromCoroutine(again.batch(1, bets(b"New,Bet,1,2000-01-01,1"))))
-    assert result(Deferred.fromCoroutine(again.batch(1, bets(WIN)))) == 1  # a replay: acked
+        result(again.batch(1, bets(b"New,Bet,1,2000-01-01,1")))
+    assert result(again.batch(1, bets(WIN))) == 1  # a replay: acked
     assert (tmp_path / "bets.csv").read_text().count("\n") == 3
     store.close()
 
 
 def test_a_resent_bet_is_stored_once(tmp_path: Path) -> None:
     service, store = make(tmp_path, 1)
-    result(Deferred.fromCoroutine(service.batch(1, bets(WIN, LOSE))))
-    assert result(Deferred.fromCoroutine(service.batch(1, bets(LOSE, WIN, LOSE)))) == 3
+    result(service.batch(1, bets(WIN, LOSE)))
+    assert result(service.batch(1, bets(LOSE, WIN, LOSE))) == 3
     assert service.stored(1) == 2
     assert (tmp_path / "bets.csv").read_text().count("\n") == 2
     store.close()
@@ -111,8 +112,8 @@ def test_a_resent_bet_is_stored_once(tmp_path: Path) -> None:
 def test_frames_arriving_during_a_write_share_the_next_group(tmp_path: Path) -> None:
     held = Held()
     service, store = make(tmp_path, 3, held)
-    first = Deferred.fromCoroutine(service.batch(1, bets(WIN)))
-    others = [Deferred.fromCoroutine(service.batch(a, bets(LOSE))) for a in (2, 3)]
+    first = service.batch(1, bets(WIN))
+    others = [service.batch(a, bets(LOSE)) for a in (2, 3)]
     assert len(held.calls) == 1 and not first.called
     held.release()
     assert result(first) == 1 and not any(d.called for d in others)
@@ -123,9 +124,39 @@ def test_frames_arriving_during_a_write_share_the_next_group(tmp_path: Path) -> 
     store.close()
 
 
+def test_the_next_group_waits_briefly_for_the_senders_of_the_last(tmp_path: Path) -> None:
+    held, clock = Held(), Clock()
+    service, store = make(tmp_path, 3, held, clock)
+
+    def send(agency: int, document: int) -> Deferred:
+        return service.batch(agency, bets(f"Eva,Gil,{document},1990-01-01,3".encode()))
+
+    first = send(1, 1)  # nothing written before: at once
+    second, third = send(2, 2), send(3, 3)  # queued behind the write in flight
+    held.release()
+    assert first.called and len(held.calls) == 1  # the queued two: written together at once
+    held.release()
+    assert second.called and third.called
+    fourth = send(2, 4)  # the last group held 2: wait for a second sender...
+    clock.advance(0.001)
+    assert held.calls == []
+    fifth = send(3, 5)  # ...here it is: written at once
+    assert len(held.calls) == 1
+    held.release()
+    assert fourth.called and fifth.called
+    sixth = send(1, 6)
+    assert held.calls == []
+    clock.advance(0.002)  # ...or at most 2 ms later
+    assert len(held.calls) == 1
+    held.release()
+    assert result(sixth) == 1
+    assert service._commit.groups == 4
+    store.close()
+
+
 def test_a_torn_last_line_is_cut_at_restart(tmp_path: Path) -> None:
     service, store = make(tmp_path, 1)
-    result(Deferred.fromCoroutine(service.batch(1, bets(WIN))))
+    result(service.batch(1, bets(WIN)))
     store.close()
     with open(tmp_path / "bets.csv", "ab") as stream:
         stream.write(b"1,Juan,Per")

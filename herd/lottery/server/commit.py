@@ -1,16 +1,23 @@
 """Group commit: the frames of every agency that arrive while one fsync runs share the next.
 
 At most one write is in flight. Whatever is submitted meanwhile waits in one group and is
-written (one append, one fsync per file) as soon as the write in flight is done; each
+written (one append, one fsync per file) once the write in flight is done; each
 submitter's Deferred fires once its own data is on disk. No agency waits for another's
 batch beyond the write itself, and under load one fsync acknowledges many frames.
+
+Agencies send a frame, wait for its ACKNOWLEDGE, and send the next: the K senders of the
+group just written come back together, a fraction of a millisecond apart. Writing as soon
+as the first of them is back would split them into a group of 1 and a group of K-1, turn
+after turn; so the next group starts when K submissions are waiting, or ``linger``
+seconds after the first one, whichever comes first (a lone agency never waits: K = 1).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
 Write = Callable[[bytes, list[tuple[int, int]]], None]
@@ -22,9 +29,13 @@ Run = Callable[..., Deferred]
 class GroupCommit:
     """Queue bets and ends; write them in groups, one group at a time."""
 
-    def __init__(self, write: Write, run: Run) -> None:
+    def __init__(self, write: Write, run: Run, clock: IReactorTime, linger: float = 0.002) -> None:
         self._write = write
         self._run = run
+        self._clock = clock
+        self._linger = linger
+        self._expect = 0
+        self._timer: Optional[IDelayedCall] = None
         self._bets: list[bytes] = []
         self._ends: list[tuple[int, int]] = []
         self._waiting: list[Deferred[None]] = []
@@ -42,28 +53,33 @@ class GroupCommit:
         done: Deferred[None] = Deferred()
         self._waiting.append(done)
         if not self._busy:
-            self._next()
+            self._schedule()
         return done
-
-    @property
-    def busy(self) -> bool:
-        return self._busy
 
     def idle(self) -> Deferred[None]:
         """Fires once nothing is queued or being written."""
-        if not self._busy:
+        if not self._busy and not self._waiting:
             return succeed(None)
         waiter: Deferred[None] = Deferred()
         self._idle.append(waiter)
         return waiter
 
-    def _next(self) -> None:
+    def _schedule(self) -> None:
+        """Nothing is being written: write now, or once the expected senders are back."""
         if not self._waiting:
-            self._busy = False
             idle, self._idle = self._idle, []
             for waiter in idle:
                 waiter.callback(None)
-            return
+        elif len(self._waiting) >= self._expect:
+            self._next()
+        elif self._timer is None:
+            self._timer = self._clock.callLater(self._linger, self._next)
+
+    def _next(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
         self._busy = True
         bets, self._bets = b"".join(self._bets), []
         ends, self._ends = self._ends, []
@@ -73,9 +89,12 @@ class GroupCommit:
         written.addBoth(self._written, waiting)
 
     def _written(self, result: object, waiting: list[Deferred[None]]) -> None:
+        self._busy = False
+        self._expect = len(waiting)
         for done in waiting:
             if isinstance(result, Failure):
                 done.errback(result)
             else:
                 done.callback(None)
-        self._next()
+        if not self._busy:
+            self._schedule()

@@ -101,10 +101,10 @@ class LotteryConnection(Protocol, TimeoutMixin):
             service.check_agency(frame.agency)
             answer: Union[Deferred, ServerFrame]
             if frame.kind is ClientKind.POST_BET:
-                answer = Deferred.fromCoroutine(service.post_bet(frame.agency, _one(frame.payload)))
+                answer = service.post_bet(frame.agency, _one(frame.payload))
                 answer.addCallback(acknowledge)
             elif frame.kind is ClientKind.BET_BATCH:
-                answer = Deferred.fromCoroutine(service.batch(frame.agency, parse_batch(frame.payload)))
+                answer = service.batch(frame.agency, parse_batch(frame.payload))
                 answer.addCallback(acknowledge)
             elif frame.kind is ClientKind.BET_BATCH_END:
                 check_empty(frame)

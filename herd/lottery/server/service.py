@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
 from herd.lottery.server.commit import GroupCommit
@@ -73,21 +73,27 @@ class LotteryService:
         if not 1 <= agency <= self.agencies:
             raise Refused(f"agency id {agency} outside 1..{self.agencies}")
 
-    async def post_bet(self, agency: int, bet: Bet) -> int:
-        """Store one bet; returns its number once it is on disk."""
-        await self._store(agency, [bet])
-        self.log.info(
-            "action: apuesta_almacenada | result: success | dni: {dni} | numero: {numero}",
-            dni=bet.document, numero=bet.number,
-        )
-        return bet.number
+    def post_bet(self, agency: int, bet: Bet) -> Deferred[int]:
+        """Store one bet; fires with its number once it is on disk."""
 
-    async def batch(self, agency: int, bets: Sequence[Bet]) -> int:
-        """Store a batch; returns how many of its bets are on disk (all of them)."""
-        await self._store(agency, bets)
-        self.log.info("action: apuesta_recibida | result: success | cantidad: {cantidad}",
-                      cantidad=len(bets))
-        return len(bets)
+        def stored(_: None) -> int:
+            self.log.info(
+                "action: apuesta_almacenada | result: success | dni: {dni} | numero: {numero}",
+                dni=bet.document, numero=bet.number,
+            )
+            return bet.number
+
+        return self._store(agency, [bet]).addCallback(stored)
+
+    def batch(self, agency: int, bets: Sequence[Bet]) -> Deferred[int]:
+        """Store a batch; fires with how many of its bets are on disk (all of them)."""
+
+        def stored(_: None) -> int:
+            self.log.info("action: apuesta_recibida | result: success | cantidad: {cantidad}",
+                          cantidad=len(bets))
+            return len(bets)
+
+        return self._store(agency, bets).addCallback(stored)
 
     async def end(self, agency: int) -> int:
         """The agency has sent everything; returns its total once its end is on disk."""
@@ -125,8 +131,13 @@ class LotteryService:
 
     # Inside.
 
-    async def _store(self, agency: int, bets: Sequence[Bet]) -> None:
-        self.check_agency(agency)
+    def _store(self, agency: int, bets: Sequence[Bet]) -> Deferred[None]:
+        """Queue the bets not stored yet; fires once they are on disk (a plain callback
+        chain, not a coroutine: this runs for every frame)."""
+        try:
+            self.check_agency(agency)
+        except Refused:
+            return fail()
         lines = []
         winning = []
         fresh = set()
@@ -141,16 +152,15 @@ class LotteryService:
                 winning.append(bet.document)
         if agency in self._ended:
             if lines:
-                raise Refused(f"agency {agency} has already ended its bets")
-            await self._commit.submit()  # a replay of stored bets: acknowledged again
-            return
+                return fail(Refused(f"agency {agency} has already ended its bets"))
+            return self._commit.submit()  # a replay of stored bets: acknowledged again
         self._rows |= fresh
         self._winners.setdefault(agency, []).extend(winning)
         self._counts[agency] = self._counts.get(agency, 0) + len(lines)
         if len(lines) < len(bets):
             self.log.info("agency {agency}: {n} bets already stored, kept once",
                           agency=agency, n=len(bets) - len(lines))
-        await self._commit.submit(b"".join(lines))
+        return self._commit.submit(b"".join(lines))
 
     def _all_ended(self) -> bool:
         return all(agency in self._ended for agency in range(1, self.agencies + 1))

@@ -120,7 +120,7 @@ def makeService(options: Options) -> IService:
     log.info("store {store}: {bets} bets, ended agencies {ended}, draw {draw}",
              store=str(store.directory), bets=sum(recovered.counts.values()),
              ended=sorted(recovered.ended), draw="done" if recovered.draw is not None else "pending")
-    commit = GroupCommit(store.append, deferToThread)
+    commit = GroupCommit(store.append, deferToThread, reactor)
     service = LotteryService(
         agencies, recovered, commit,
         lambda winners, bets: deferToThread(store.record_draw, winners, bets),

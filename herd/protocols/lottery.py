@@ -17,6 +17,7 @@ import re
 import struct
 from datetime import date
 from enum import IntEnum
+from functools import lru_cache
 from typing import Iterable, Iterator, Optional, Sequence
 
 from attrs import frozen
@@ -111,6 +112,41 @@ _NAME = re.compile(r"[^,\x00-\x1f\x7f]{1,100}\Z")
 _DOCUMENT = re.compile(r"[0-9]{1,20}\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _NUMBER = re.compile(r"[0-9]{1,10}\Z")
+_BET = re.compile(
+    r"[^,\x00-\x1f\x7f]{1,100},[^,\x00-\x1f\x7f]{1,100},[0-9]{1,20},"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9]{1,10})\Z"
+)
+"""A whole valid bet at once (the fast path of ``bet_text``; ``parse_bet`` says what is wrong)."""
+
+
+@lru_cache(maxsize=65536)
+def _real_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def bet_text(data: bytes) -> str:
+    """A bet's payload checked as ``parse_bet`` checks it, as text, its number without
+    leading zeros (the form the server stores); ``InvalidBet`` says what is wrong.
+
+    One regular expression per bet: the batch path, where parsing is the server's cost."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    match = _BET.match(text)
+    if match is None or not _real_date(match.group(1)):
+        parse_bet(data)  # raises, saying why
+        raise InvalidBet("not a bet")  # pragma: no cover (parse_bet accepts what _BET does)
+    number = match.group(2)
+    if number[0] == "0" and len(number) > 1:
+        return f"{text[:match.start(2)]}{int(number)}"
+    if len(number) == 10 and int(number) > MAX_UINT32:
+        parse_bet(data)
+    return text
 
 
 def parse_bet(data: bytes) -> Bet:
@@ -155,6 +191,19 @@ def split_batch(payload: bytes) -> list[bytes]:
     if not items:
         raise InvalidBet("a batch holds at least one bet")
     return items
+
+
+def batch_texts(payload: bytes) -> list[str]:
+    """Every bet of a batch as ``bet_text`` gives it, or ``InvalidBet`` naming the first
+    bad one (``count``: the bets the batch held)."""
+    items = split_batch(payload)
+    texts = []
+    for index, item in enumerate(items, 1):
+        try:
+            texts.append(bet_text(item))
+        except InvalidBet as error:
+            raise InvalidBet(f"bet {index} of {len(items)}: {error}", len(items)) from None
+    return texts
 
 
 def parse_batch(payload: bytes) -> list[Bet]:

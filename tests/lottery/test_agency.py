@@ -15,6 +15,7 @@ from herd.lottery.server.commit import GroupCommit
 from herd.lottery.server.connection import LotteryFactory
 from herd.lottery.server.service import LotteryService
 from herd.lottery.server.store import BetStore
+from herd.testing.lottery import EagerClock
 from herd.protocols.lottery import ClientFrame, ClientKind, ServerFrame, ServerFrameParser
 
 
@@ -39,7 +40,7 @@ class MemoryLink:
 def service(tmp_path: Path) -> LotteryService:
     store = BetStore(tmp_path / "store", 7574)
     recovered = store.recover()
-    return LotteryService(2, recovered, GroupCommit(store.append, maybeDeferred, Clock()),
+    return LotteryService(2, recovered, GroupCommit(store.append, maybeDeferred, EagerClock()),
                           lambda w, n: maybeDeferred(store.record_draw, w, n))
 
 

@@ -21,7 +21,9 @@ from herd.protocols.lottery import (
     ServerFrameParser,
     ServerKind,
     acknowledge,
+    batch_texts,
     batches,
+    bet_text,
     betting_results,
     encode_batch,
     parse_batch,
@@ -209,3 +211,27 @@ def test_batches_carry_every_bet_once_in_order(some: list[Bet], max_amount: int)
         assert len(parsed) == count <= max_amount
         out.extend(parsed)
     assert out == some
+
+
+@settings(max_examples=100, deadline=None)
+@given(bets)
+def test_the_fast_path_gives_the_bet_back_as_text(bet: Bet) -> None:
+    assert bet_text(bet.encode()) == bet.encode().decode()
+    assert batch_texts(encode_batch([bet.encode()])) == [bet.encode().decode()]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=80),
+    st.lists(st.sampled_from(["Ana", "", "0042", "x1", "2000-02-29", "2001-02-29", "1999-13-01",
+                              "7574", "007574", "4294967296", "a\nb", 'O"Neil', "Ñandú"]),
+             min_size=1, max_size=7).map(lambda fields: ",".join(fields).encode()),
+))
+def test_the_fast_path_accepts_exactly_what_parse_bet_accepts(data: bytes) -> None:
+    try:
+        bet = parse_bet(data)
+    except InvalidBet:
+        with pytest.raises(InvalidBet):
+            bet_text(data)
+    else:
+        assert bet_text(data) == bet.encode().decode()

@@ -14,6 +14,7 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, globalLogPublisher
 
 from herd.lottery.server.commit import GroupCommit
+from herd.testing.lottery import EagerClock
 from herd.lottery.server.connection import LotteryFactory
 from herd.lottery.server.service import LotteryService, Refused
 from herd.lottery.server.store import BetStore
@@ -24,6 +25,7 @@ from herd.protocols.lottery import (
     ServerFrameParser,
     ServerKind,
     encode_batch,
+    bet_text,
     parse_bet,
     parse_documents,
     parse_uint32,
@@ -34,7 +36,7 @@ LOSE = b"Juan,Perez,30904465,1999-03-17,2201"
 
 
 def bets(*raw: bytes) -> list:
-    return [parse_bet(b) for b in raw]
+    return [bet_text(b) for b in raw]
 
 
 def result(d: Deferred) -> Any:
@@ -67,7 +69,7 @@ def make(tmp_path: Path, agencies: int = 2, run: Callable = maybeDeferred,
          clock: Any = None) -> tuple[LotteryService, BetStore]:
     store = BetStore(tmp_path, 7574)
     recovered = store.recover()
-    commit = GroupCommit(store.append, run, clock or Clock())
+    commit = GroupCommit(store.append, run, clock or EagerClock())
     service = LotteryService(agencies, recovered, commit,
                              lambda w, n: maybeDeferred(store.record_draw, w, n))
     return service, store
@@ -100,6 +102,18 @@ def test_bets_are_on_disk_before_the_ack_and_the_draw_happens_once(tmp_path: Pat
     store.close()
 
 
+def test_a_name_with_quotes_is_stored_as_csv(tmp_path: Path) -> None:
+    service, store = make(tmp_path, 1)
+    result(service.batch(1, bets(b'Juan "Pepe",O\'Neil,1,2000-01-01,0007574')))
+    assert (tmp_path / "bets.csv").read_text() == '1,"Juan ""Pepe""",O\'Neil,1,2000-01-01,7574\n'
+    store.close()
+    again, store = make(tmp_path, 1)
+    assert again.stored(1) == 1
+    assert result(again.batch(1, bets(b'Juan "Pepe",O\'Neil,1,2000-01-01,7574'))) == 1
+    assert again.stored(1) == 1  # the same bet: stored once
+    store.close()
+
+
 def test_a_resent_bet_is_stored_once(tmp_path: Path) -> None:
     service, store = make(tmp_path, 1)
     result(service.batch(1, bets(WIN, LOSE)))
@@ -109,17 +123,21 @@ def test_a_resent_bet_is_stored_once(tmp_path: Path) -> None:
     store.close()
 
 
-def test_frames_arriving_during_a_write_share_the_next_group(tmp_path: Path) -> None:
-    held = Held()
-    service, store = make(tmp_path, 3, held)
-    first = service.batch(1, bets(WIN))
-    others = [service.batch(a, bets(LOSE)) for a in (2, 3)]
-    assert len(held.calls) == 1 and not first.called
+def test_frames_of_one_turn_and_those_arriving_during_a_write_share_a_group(tmp_path: Path) -> None:
+    held, clock = Held(), Clock()
+    service, store = make(tmp_path, 3, held, clock)
+    first = [service.batch(a, bets(WIN)) for a in (1, 2)]
+    assert held.calls == []
+    clock.advance(0)  # the end of the reactor turn: one write for both
+    assert len(held.calls) == 1
+    others = [service.batch(3, bets(LOSE))]
+    clock.advance(0)
+    assert len(held.calls) == 1  # one write at a time
     held.release()
-    assert result(first) == 1 and not any(d.called for d in others)
-    assert len(held.calls) == 1  # one write for both others
+    assert [result(d) for d in first] == [1, 1] and not others[0].called
+    clock.advance(0.002)  # one sender of the two of the last group came back: 2 ms later
     held.release()
-    assert [result(d) for d in others] == [1, 1]
+    assert result(others[0]) == 1
     assert service._commit.groups == 2
     store.close()
 
@@ -131,26 +149,26 @@ def test_the_next_group_waits_briefly_for_the_senders_of_the_last(tmp_path: Path
     def send(agency: int, document: int) -> Deferred:
         return service.batch(agency, bets(f"Eva,Gil,{document},1990-01-01,3".encode()))
 
-    first = send(1, 1)  # nothing written before: at once
-    second, third = send(2, 2), send(3, 3)  # queued behind the write in flight
-    held.release()
-    assert first.called and len(held.calls) == 1  # the queued two: written together at once
-    held.release()
-    assert second.called and third.called
-    fourth = send(2, 4)  # the last group held 2: wait for a second sender...
+    first, second = send(1, 1), send(2, 2)
+    clock.advance(0)
+    held.release()  # a group of 2: the next one waits for 2 senders
+    assert first.called and second.called
+    third = send(2, 3)
     clock.advance(0.001)
     assert held.calls == []
-    fifth = send(3, 5)  # ...here it is: written at once
+    fourth = send(1, 4)  # the second sender is back: written at the end of the turn
+    clock.advance(0)
     assert len(held.calls) == 1
     held.release()
-    assert fourth.called and fifth.called
-    sixth = send(1, 6)
+    assert third.called and fourth.called
+    fifth = send(3, 5)
+    clock.advance(0.0015)
     assert held.calls == []
-    clock.advance(0.002)  # ...or at most 2 ms later
+    clock.advance(0.0005)  # ...or 2 ms after the first one at most
     assert len(held.calls) == 1
     held.release()
-    assert result(sixth) == 1
-    assert service._commit.groups == 4
+    assert result(fifth) == 1
+    assert service._commit.groups == 3
     store.close()
 
 
@@ -268,11 +286,12 @@ def test_a_truncated_frame_then_a_close_is_logged(tmp_path: Path, events: list) 
 
 
 def test_a_refused_frame_waits_for_earlier_answers_before_closing(tmp_path: Path) -> None:
-    held = Held()
-    service, store = make(tmp_path, 1, held)
+    held, clock = Held(), Clock()
+    service, store = make(tmp_path, 1, held, clock)
     protocol, transport = connect(service)
     protocol.dataReceived(ClientFrame(ClientKind.POST_BET, 1, WIN).encode() + struct.pack("<BII", 8, 1, 0))
     assert not transport.disconnecting and transport.value() == b""
+    clock.advance(0)
     held.release()
     assert [parse_uint32(f) for f in answers(transport)] == [7574]
     assert transport.disconnecting

@@ -5,11 +5,13 @@ written (one append, one fsync per file) once the write in flight is done; each
 submitter's Deferred fires once its own data is on disk. No agency waits for another's
 batch beyond the write itself, and under load one fsync acknowledges many frames.
 
-Agencies send a frame, wait for its ACKNOWLEDGE, and send the next: the K senders of the
-group just written come back together, a fraction of a millisecond apart. Writing as soon
-as the first of them is back would split them into a group of 1 and a group of K-1, turn
-after turn; so the next group starts when K submissions are waiting, or ``linger``
-seconds after the first one, whichever comes first (a lone agency never waits: K = 1).
+A group is written at the end of a reactor turn, so every frame read in that turn shares
+its fsync. Agencies send a frame, wait for its ACKNOWLEDGE, and send the next: the K
+senders of the group just written come back together, but a fraction of a millisecond
+apart, in different turns. Writing as soon as the first of them is back would split them
+into a group of 1 and a group of K-1, turn after turn; so the next group starts when K
+submissions are waiting, or ``linger`` seconds after the first one, whichever comes first
+(a lone agency never waits: K = 1).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class GroupCommit:
         self._linger = linger
         self._expect = 0
         self._timer: Optional[IDelayedCall] = None
+        self._timer_delay = 0.0
         self._bets: list[bytes] = []
         self._ends: list[tuple[int, int]] = []
         self._waiting: list[Deferred[None]] = []
@@ -65,15 +68,20 @@ class GroupCommit:
         return waiter
 
     def _schedule(self) -> None:
-        """Nothing is being written: write now, or once the expected senders are back."""
+        """Nothing is being written: write at the end of this reactor turn (so that every
+        frame read in this turn shares the fsync), or once the expected senders are back."""
         if not self._waiting:
             idle, self._idle = self._idle, []
             for waiter in idle:
                 waiter.callback(None)
-        elif len(self._waiting) >= self._expect:
-            self._next()
-        elif self._timer is None:
-            self._timer = self._clock.callLater(self._linger, self._next)
+            return
+        delay = 0.0 if len(self._waiting) >= self._expect else self._linger
+        if self._timer is not None and self._timer.active():
+            if delay or not self._timer_delay:
+                return
+            self._timer.cancel()
+        self._timer = self._clock.callLater(delay, self._next)
+        self._timer_delay = delay
 
     def _next(self) -> None:
         if self._timer is not None:

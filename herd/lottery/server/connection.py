@@ -29,6 +29,7 @@ from herd.protocols.lottery import (
     ProtocolError,
     ServerFrame,
     acknowledge,
+    batch_texts,
     betting_results,
     check_empty,
     parse_batch,
@@ -104,7 +105,7 @@ class LotteryConnection(Protocol, TimeoutMixin):
                 answer = service.post_bet(frame.agency, _one(frame.payload))
                 answer.addCallback(acknowledge)
             elif frame.kind is ClientKind.BET_BATCH:
-                answer = service.batch(frame.agency, parse_batch(frame.payload))
+                answer = service.batch(frame.agency, batch_texts(frame.payload))
                 answer.addCallback(acknowledge)
             elif frame.kind is ClientKind.BET_BATCH_END:
                 check_empty(frame)

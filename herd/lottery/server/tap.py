@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from twisted.application import internet
 from twisted.application.service import IService, Service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python import usage
@@ -99,8 +99,9 @@ class Lifecycle(Service):
         await self.service.idle()
         await DeferredList([closed], consumeErrors=True)
         self.store.close()
-        log.info("action: exit | result: success | bets: {bets}",
-                 bets=sum(self.service.stored(a) for a in range(1, self.agencies + 1)))
+        log.info("action: exit | result: success | bets: {bets} | fsync_groups: {groups}",
+                 bets=sum(self.service.stored(a) for a in range(1, self.agencies + 1)),
+                 groups=self.service.groups)
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
@@ -120,7 +121,9 @@ def makeService(options: Options) -> IService:
     log.info("store {store}: {bets} bets, ended agencies {ended}, draw {draw}",
              store=str(store.directory), bets=sum(recovered.counts.values()),
              ended=sorted(recovered.ended), draw="done" if recovered.draw is not None else "pending")
-    commit = GroupCommit(store.append, deferToThread, reactor)
+    run = maybeDeferred if os.environ.get("LOTTERY_INLINE_WRITE") else deferToThread
+    linger = float(os.environ.get("LOTTERY_LINGER", "0.002"))
+    commit = GroupCommit(store.append, run, reactor, linger)
     service = LotteryService(
         agencies, recovered, commit,
         lambda winners, bets: deferToThread(store.record_draw, winners, bets),

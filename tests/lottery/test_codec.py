@@ -235,3 +235,20 @@ def test_the_fast_path_accepts_exactly_what_parse_bet_accepts(data: bytes) -> No
             bet_text(data)
     else:
         assert bet_text(data) == bet.encode().decode()
+
+
+odd_bets = st.lists(st.sampled_from(["Ana", "", "0042", "x1", "2000-02-29", "2001-02-29", "0", "7574",
+                                     "007574", "4294967295", "4294967296", 'O"Neil', "Ñandú"]),
+                    min_size=5, max_size=5).map(lambda fields: ",".join(fields).encode())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(bets.map(Bet.encode), odd_bets), min_size=1, max_size=8))
+def test_a_batch_is_accepted_exactly_when_each_of_its_bets_is(raw: list[bytes]) -> None:
+    try:
+        expected = [bet_text(item) for item in raw]
+    except InvalidBet:
+        with pytest.raises(InvalidBet, match="bet [0-9]+ of"):
+            batch_texts(encode_batch(raw))
+    else:
+        assert batch_texts(encode_batch(raw)) == expected

@@ -145,23 +145,25 @@ class LotteryService:
             self.check_agency(agency)
         except Refused:
             return fail()
-        lines = []
-        winning = []
-        fresh = set()
         prefix = f"{agency},"
-        for text in bets:
-            if '"' in text:  # a name to quote in CSV: the slow, general way
-                bet = parse_bet(text.encode("utf-8"))
-                line = bet_row(agency, bet.first_name, bet.last_name, bet.document,
-                               bet.birthdate, bet.number)
-            else:
-                line = (prefix + text + "\n").encode("utf-8")
-            if line in self._rows or line in fresh:
-                continue
-            fresh.add(line)
-            lines.append(line)
-            if text.endswith(self._winning_suffix):
-                winning.append(text.split(",")[2])
+        suffix = self._winning_suffix
+        if '"' in "".join(bets):  # a name to quote in CSV: the general way
+            candidates = [self._row(agency, text) for text in bets]
+        else:
+            candidates = [(prefix + text + "\n").encode("utf-8") for text in bets]
+        fresh = set(candidates)
+        if len(fresh) == len(candidates) and self._rows.isdisjoint(fresh):
+            lines = candidates
+            winning = [text.split(",")[2] for text in bets if text.endswith(suffix)]
+        else:  # some bet sent again: keep the first of each
+            lines, winning, fresh = [], [], set()
+            for text, line in zip(bets, candidates):
+                if line in self._rows or line in fresh:
+                    continue
+                fresh.add(line)
+                lines.append(line)
+                if text.endswith(suffix):
+                    winning.append(text.split(",")[2])
         if agency in self._ended:
             if lines:
                 return fail(Refused(f"agency {agency} has already ended its bets"))
@@ -173,6 +175,13 @@ class LotteryService:
             self.log.info("agency {agency}: {n} bets already stored, kept once",
                           agency=agency, n=len(bets) - len(lines))
         return self._commit.submit(b"".join(lines))
+
+    @staticmethod
+    def _row(agency: int, text: str) -> bytes:
+        if '"' not in text:
+            return f"{agency},{text}\n".encode("utf-8")
+        bet = parse_bet(text.encode("utf-8"))
+        return bet_row(agency, bet.first_name, bet.last_name, bet.document, bet.birthdate, bet.number)
 
     def _all_ended(self) -> bool:
         return all(agency in self._ended for agency in range(1, self.agencies + 1))

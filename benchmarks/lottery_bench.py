@@ -18,7 +18,10 @@ The disk's limit is measured too: one writer appending a small line and fsyncing
 
 Each size is measured ``--rounds`` times, herd and seed alternating, each run preceded by
 a fresh probe of the disk's fsync rate (the shared disk's rate moves a lot from second
-to second); the table gives medians.
+to second); the table gives medians of: bets stored per second (wall clock), each
+server's CPU time per bet (all its processes; ``/proc/*/task/*/schedstat``), their ratio,
+and how long each server's processes waited for a CPU while runnable, per second of the
+run (above 1: more than one process waiting at once; the machine's other load shows here).
 
 ``--profile DIR`` also runs herd's server under cProfile (``twistd --profile``) at each
 size and prints its top functions. Figures are noisy on a shared machine: run it twice.
@@ -36,8 +39,10 @@ import struct
 import sys
 import tempfile
 import time
-from statistics import median
 from pathlib import Path
+from statistics import median
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -120,42 +125,73 @@ def load(port: int, hands: list[list[bytes]], max_amount: int) -> float:
     return max(ends) - started
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """Seconds a process and its children (the seed's pool and managers) have spent on a
+    CPU, and waiting for one while runnable (``/proc/*/task/*/schedstat``)."""
+    on_cpu = waiting = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            for task in os.listdir(f"/proc/{process.pid}/task"):
+                with open(f"/proc/{process.pid}/task/{task}/schedstat") as stream:
+                    ran, waited, _ = stream.read().split()
+                on_cpu += int(ran) / 1e9
+                waiting += int(waited) / 1e9
+        except (OSError, psutil.Error):
+            continue
+    return on_cpu, waiting
+
+
+HERD_OPTIONS: list[str] = []
+"""Extra options of ``twistd lottery`` (``--herd-options``)."""
+
+
 def run_server(kind: str, work: Path, hands: list[list[bytes]], max_amount: int,
-               profile: Path | None = None) -> float:
-    """Bets per second stored by server ``kind`` (``herd`` or ``seed``) under the load."""
+               profile: Path | None = None) -> tuple[float, float, float]:
+    """Bets per second stored by server ``kind`` (``herd`` or ``seed``) under the load, the
+    server's CPU microseconds per bet, and the seconds its processes spent runnable but
+    waiting for a CPU, per second of the run (the machine's contention)."""
     port = free_port()
     store = work / f"store-{kind}-{max_amount}"
     shutil.rmtree(store, ignore_errors=True)
     with ProcessGroup(work / "logs") as group:
         if kind == "herd":
             extra = ["--profile", str(profile), "--profiler", "cprofile", "--savestats"] if profile else []
-            group.start(kind, [*twistd(), "-n", "--pidfile=", *extra, "lottery", "--agencies",
+            process = group.start(kind, [*twistd(), "-n", "--pidfile=", *extra, "lottery", "--agencies",
                                str(AGENCIES), "--port", str(port), "--interface", LOOPBACK,
-                               "--store", str(store), "--log-level", "WARNING"])
+                               "--store", str(store), "--log-level", "WARNING", *HERD_OPTIONS])
         else:
-            group.start(kind, [sys.executable, str(SEED_SERVER), str(port), str(store), str(AGENCIES)])
+            process = group.start(kind, [sys.executable, str(SEED_SERVER), str(port), str(store),
+                                         str(AGENCIES)])
         wait_for(lambda: tcp_accepts(port), 30, f"the {kind} server")
+        time.sleep(0.5)  # the seed's pool and managers are up
+        ran, waited = cpu_seconds(process.pid)
         seconds = load(port, hands, max_amount)
+        ran_after, waited_after = cpu_seconds(process.pid)
         group.stop(kind)
     stored = sum(1 for _ in open(store / "bets.csv", "rb"))
     expected = sum(len(hand) for hand in hands)
     if stored != expected:
         raise RuntimeError(f"{kind} stored {stored} bets of {expected}")
-    return expected / seconds
+    return expected / seconds, (ran_after - ran) * 1e6 / expected, (waited_after - waited) / seconds
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,100,max", help="batch sizes (max: the 8 kB maximum)")
     parser.add_argument("--profile", type=Path, help="also profile herd's server; stats go here")
+    parser.add_argument("--herd-options", default="", help="extra options of twistd lottery, "
+                        "e.g. '--write-inline --group-linger 0'")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each server per size")
     parser.add_argument("--workdir", type=Path, help="stores and logs (default: a temporary directory)")
     args = parser.parse_args()
+    HERD_OPTIONS.extend(args.herd_options.split())
     work = args.workdir or Path(tempfile.mkdtemp(prefix="lottery-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     files = course_dataset(work)
     print(f"{'batch':>6} {'bets/agency':>11} {'fsyncs/s':>9} {'herd bets/s':>12} {'seed bets/s':>12} "
-          f"{'ratio':>6}  (medians of {args.rounds} rounds)", flush=True)
+          f"{'ratio':>6} {'herd us/bet':>11} {'seed us/bet':>11} {'cpu ratio':>9} {'herd wait':>9} "
+          f"{'seed wait':>9}", flush=True)
     for text in args.sizes.split(","):
         size = 0 if text == "max" else int(text)
         max_amount = size or MAX_FRAME  # a frame fills up at 8 kB long before this many bets
@@ -166,11 +202,15 @@ def main() -> int:
             herds.append(run_server("herd", work, hands, max_amount))
             disks.append(fsync_rate(work))
             seeds.append(run_server("seed", work, hands, max_amount))
-        herd, seed, disk = median(herds), median(seeds), median(disks)
+        herd, seed, disk = median(h[0] for h in herds), median(x[0] for x in seeds), median(disks)
+        herd_cpu, seed_cpu = median(h[1] for h in herds), median(x[1] for x in seeds)
+        herd_wait, seed_wait = median(h[2] for h in herds), median(x[2] for x in seeds)
         label = text if size else "8 kB"
         print(f"{label:>6} {len(hands[0]):>11,} {disk:>9,.0f} {herd:>12,.0f} {seed:>12,.0f} "
-              f"{herd / seed:>5.1f}x   herd {'/'.join(f'{h:,.0f}' for h in herds)}, "
-              f"seed {'/'.join(f'{x:,.0f}' for x in seeds)}", flush=True)
+              f"{herd / seed:>5.1f}x {herd_cpu:>11.1f} {seed_cpu:>11.1f} {seed_cpu / herd_cpu:>8.1f}x "
+              f"{herd_wait:>9.2f} {seed_wait:>9.2f}   "
+              f"(herd {'/'.join(f'{h[0]:,.0f}' for h in herds)}; seed {'/'.join(f'{x[0]:,.0f}' for x in seeds)})",
+              flush=True)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
             stats = args.profile / f"herd-{label.replace(' ', '')}.prof"

@@ -46,6 +46,12 @@ class Options(usage.Options):
         ["store", "s", "store", "Store directory (bets.csv, agencies.csv, draw.json)."],
         ["config", "c", None, "INI file (default: config.ini in the working directory, if any)."],
         ["idle-timeout", None, 60.0, "Seconds before an idle connection is closed.", positive_float],
+        ["group-linger", None, 0.002, "Longest wait (s) for the senders of the last group "
+         "before the next group is written.", float],
+    ]
+    optFlags = [
+        ["write-inline", None, "Write and fsync on the reactor thread (default: a thread of "
+         "its own, so frames are parsed meanwhile)."],
     ]
 
     def postOptions(self) -> None:
@@ -121,9 +127,8 @@ def makeService(options: Options) -> IService:
     log.info("store {store}: {bets} bets, ended agencies {ended}, draw {draw}",
              store=str(store.directory), bets=sum(recovered.counts.values()),
              ended=sorted(recovered.ended), draw="done" if recovered.draw is not None else "pending")
-    run = maybeDeferred if os.environ.get("LOTTERY_INLINE_WRITE") else deferToThread
-    linger = float(os.environ.get("LOTTERY_LINGER", "0.002"))
-    commit = GroupCommit(store.append, run, reactor, linger)
+    run = maybeDeferred if options["write-inline"] else deferToThread
+    commit = GroupCommit(store.append, run, reactor, options["group-linger"])
     service = LotteryService(
         agencies, recovered, commit,
         lambda winners, bets: deferToThread(store.record_draw, winners, bets),

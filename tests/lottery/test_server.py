@@ -66,10 +66,10 @@ class Held:
 
 
 def make(tmp_path: Path, agencies: int = 2, run: Callable = maybeDeferred,
-         clock: Any = None) -> tuple[LotteryService, BetStore]:
+         clock: Any = None, linger: float = 0.0) -> tuple[LotteryService, BetStore]:
     store = BetStore(tmp_path, 7574)
     recovered = store.recover()
-    commit = GroupCommit(store.append, run, clock or EagerClock())
+    commit = GroupCommit(store.append, run, clock or EagerClock(), linger)
     service = LotteryService(agencies, recovered, commit,
                              lambda w, n: maybeDeferred(store.record_draw, w, n))
     return service, store
@@ -124,8 +124,9 @@ def test_a_resent_bet_is_stored_once(tmp_path: Path) -> None:
 
 
 def test_frames_of_one_turn_and_those_arriving_during_a_write_share_a_group(tmp_path: Path) -> None:
+    """(With a writer thread, and a 2 ms linger for the senders of the last group.)"""
     held, clock = Held(), Clock()
-    service, store = make(tmp_path, 3, held, clock)
+    service, store = make(tmp_path, 3, held, clock, linger=0.002)
     first = [service.batch(a, bets(WIN)) for a in (1, 2)]
     assert held.calls == []
     clock.advance(0)  # the end of the reactor turn: one write for both
@@ -143,8 +144,9 @@ def test_frames_of_one_turn_and_those_arriving_during_a_write_share_a_group(tmp_
 
 
 def test_the_next_group_waits_briefly_for_the_senders_of_the_last(tmp_path: Path) -> None:
+    """(With a 2 ms linger; the server's default is none.)"""
     held, clock = Held(), Clock()
-    service, store = make(tmp_path, 3, held, clock)
+    service, store = make(tmp_path, 3, held, clock, linger=0.002)
 
     def send(agency: int, document: int) -> Deferred:
         return service.batch(agency, bets(f"Eva,Gil,{document},1990-01-01,3".encode()))
@@ -169,6 +171,20 @@ def test_the_next_group_waits_briefly_for_the_senders_of_the_last(tmp_path: Path
     held.release()
     assert result(fifth) == 1
     assert service._commit.groups == 3
+    store.close()
+
+
+def test_without_linger_each_turn_is_a_group(tmp_path: Path) -> None:
+    held, clock = Held(), Clock()
+    service, store = make(tmp_path, 3, held, clock)
+    first = [service.batch(a, bets(f"Eva,Gil,{a},1990-01-01,3".encode())) for a in (1, 2)]
+    clock.advance(0)
+    held.release()
+    third = service.batch(3, bets(LOSE))
+    clock.advance(0)  # no wait for the two senders of the last group
+    assert len(held.calls) == 1
+    held.release()
+    assert all(d.called for d in [*first, third]) and service._commit.groups == 2
     store.close()
 
 

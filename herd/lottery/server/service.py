@@ -49,6 +49,7 @@ class LotteryService:
         commit: GroupCommit,
         record_draw: RecordDraw,
         winning_number: int = WINNING_NUMBER,
+        per_frame_logs: bool = True,
     ) -> None:
         self.agencies = agencies
         self._counts = dict(recovered.counts)
@@ -60,6 +61,9 @@ class LotteryService:
         self._commit = commit
         self._record_draw = record_draw
         self.winning_number = winning_number
+        self.per_frame_logs = per_frame_logs
+        """Log each stored frame (INFO); off when the log level would drop those lines
+        anyway, which spares building an event per frame."""
         self._winning_suffix = f",{winning_number}"
 
     async def start(self) -> None:
@@ -78,10 +82,11 @@ class LotteryService:
         """Store one bet; fires with its number once it is on disk."""
 
         def stored(_: None) -> int:
-            self.log.info(
-                "action: apuesta_almacenada | result: success | dni: {dni} | numero: {numero}",
-                dni=bet.document, numero=bet.number,
-            )
+            if self.per_frame_logs:
+                self.log.info(
+                    "action: apuesta_almacenada | result: success | dni: {dni} | numero: {numero}",
+                    dni=bet.document, numero=bet.number,
+                )
             return bet.number
 
         return self._store(agency, [bet.encode().decode("utf-8")]).addCallback(stored)
@@ -91,8 +96,9 @@ class LotteryService:
         with how many of its bets are on disk (all of them)."""
 
         def stored(_: None) -> int:
-            self.log.info("action: apuesta_recibida | result: success | cantidad: {cantidad}",
-                          cantidad=len(bets))
+            if self.per_frame_logs:
+                self.log.info("action: apuesta_recibida | result: success | cantidad: {cantidad}",
+                              cantidad=len(bets))
             return len(bets)
 
         return self._store(agency, bets).addCallback(stored)

@@ -10,7 +10,7 @@ from twisted.application import internet
 from twisted.application.service import IService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.threads import deferToThread
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python import usage
 
 from herd.core.options import positive_float, positive_int
@@ -38,7 +38,7 @@ class Options(usage.Options):
         "same names, overridden by the command line."
     )
     optParameters = [
-        ["agencies", "a", None, "How many agencies take part (their ids are 1..N).", positive_int],
+        ["agencies", "a", None, "How many agencies take part (their ids: 1 to N)", positive_int],
         ["port", "p", None, "TCP port (SERVER_PORT; default 12345)."],
         ["interface", "i", None, "Address to listen on (SERVER_IP; default 0.0.0.0)."],
         ["backlog", None, None, "Listen backlog (SERVER_LISTEN_BACKLOG; default 50)."],
@@ -46,12 +46,12 @@ class Options(usage.Options):
         ["store", "s", "store", "Store directory (bets.csv, agencies.csv, draw.json)."],
         ["config", "c", None, "INI file (default: config.ini in the working directory, if any)."],
         ["idle-timeout", None, 60.0, "Seconds before an idle connection is closed.", positive_float],
-        ["group-linger", None, 0.002, "Longest wait (s) for the senders of the last group "
-         "before the next group is written.", float],
+        ["group-linger", None, 0.0, "Longest wait (s) for the senders of the last group "
+         "before the next group is written (0: none).", float],
     ]
     optFlags = [
-        ["write-inline", None, "Write and fsync on the reactor thread (default: a thread of "
-         "its own, so frames are parsed meanwhile)."],
+        ["write-thread", None, "Write and fsync in a thread, parsing frames meanwhile "
+         "(default: on the reactor thread, between two turns)."],
     ]
 
     def postOptions(self) -> None:
@@ -127,11 +127,12 @@ def makeService(options: Options) -> IService:
     log.info("store {store}: {bets} bets, ended agencies {ended}, draw {draw}",
              store=str(store.directory), bets=sum(recovered.counts.values()),
              ended=sorted(recovered.ended), draw="done" if recovered.draw is not None else "pending")
-    run = maybeDeferred if options["write-inline"] else deferToThread
+    run = deferToThread if options["write-thread"] else maybeDeferred
     commit = GroupCommit(store.append, run, reactor, options["group-linger"])
     service = LotteryService(
         agencies, recovered, commit,
         lambda winners, bets: deferToThread(store.record_draw, winners, bets),
+        per_frame_logs=config.level in (LogLevel.debug, LogLevel.info),
     )
     factory = LotteryFactory(service, reactor, idle_timeout=options["idle-timeout"])
     top = LoggingMultiService(config.level)

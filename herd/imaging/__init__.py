@@ -1,0 +1,1 @@
+"""imaging: a token-protected REST API that schedules image filters on workers by load."""

@@ -11,10 +11,13 @@ that arrive during an fsync wait in the kernel's socket buffers, and the next tu
 them all into the next group; on this project's shared two cores that beat a writer
 thread, whose hand-offs cost more than the parsing it overlaps (``--write-thread``).
 
-``linger`` (default 0) can hold the next group back for the senders of the last one:
-agencies send a frame, wait for its ACKNOWLEDGE and send the next, so the K senders of a
-group come back together but a fraction of a millisecond apart; with ``linger`` the next
-group starts when K submissions wait, or ``linger`` seconds after the first of them.
+``linger`` holds the next group back for the senders of the last one (the server uses
+2 ms). Agencies send a frame, wait for its ACKNOWLEDGE and send the next, so the K senders
+of a group come back together, but a fraction of a millisecond apart: writing as soon as
+the first of them is back splits them into groups of 1 and K-1, turn after turn (measured
+with 5 agencies: 2.5 frames per fsync, against 5 with the linger, and twice the bets per
+second). With ``linger`` the next group starts when K submissions wait, or ``linger``
+seconds after the first of them, whichever comes first; a lone agency never waits.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class Options(usage.Options):
         ["store", "s", "store", "Store directory (bets.csv, agencies.csv, draw.json)."],
         ["config", "c", None, "INI file (default: config.ini in the working directory, if any)."],
         ["idle-timeout", None, 60.0, "Seconds before an idle connection is closed.", positive_float],
-        ["group-linger", None, 0.0, "Longest wait (s) for the senders of the last group "
+        ["group-linger", None, 0.002, "Longest wait (s) for the senders of the last group "
          "before the next group is written (0: none).", float],
     ]
     optFlags = [

@@ -26,6 +26,9 @@ class MemoryLink:
         self.factory = LotteryFactory(service, Clock())
         self.sent: list[ClientFrame] = []
 
+    def stop(self) -> None:
+        pass
+
     async def ask(self, frame: ClientFrame) -> ServerFrame:
         self.sent.append(frame)
         protocol = self.factory.buildProtocol(None)
@@ -96,3 +99,31 @@ def test_a_bad_data_set_line_is_refused_with_its_number(tmp_path: Path) -> None:
         read_dataset(path)
     with pytest.raises(AgencyError, match="No such file"):
         read_dataset(tmp_path / "missing.csv")
+
+
+def test_a_link_resends_on_a_new_connection_and_stops_trying_when_told() -> None:
+    from twisted.internet.defer import fail as failed
+    from twisted.internet.error import ConnectionRefusedError
+
+    from herd.lottery.agency.connection import Link, LinkError, LinkStopped
+
+    clock, attempts = Clock(), []
+
+    def refuse(endpoint: object, protocol: object) -> Deferred:
+        attempts.append(clock.seconds())
+        return failed(ConnectionRefusedError())
+
+    link = Link(object(), clock, 2.0, refuse)  # type: ignore[arg-type]
+    asked = Deferred.fromCoroutine(link.ask(ClientFrame(ClientKind.GET_WINNERS, 1)))
+    clock.advance(0.05)
+    clock.advance(0.1)
+    assert attempts == pytest.approx([0.0, 0.05, 0.15])  # backing off: 0.05 s, 0.1 s, ...
+    for _ in range(10):
+        clock.advance(1.0)
+    errors: list = []
+    asked.addErrback(errors.append)
+    assert errors[0].check(LinkError)  # given up after its 2 s
+    again = Deferred.fromCoroutine(link.ask(ClientFrame(ClientKind.GET_WINNERS, 1)))
+    link.stop()  # SIGTERM while it waits to try again
+    again.addErrback(errors.append)
+    assert errors[1].check(LinkStopped)

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from herd.core.processes import BIN, ProcessGroup, free_port, wait_for
+from herd.core.processes import BIN, ProcessGroup, free_port, tcp_accepts, wait_for
 from herd.protocols.lottery import (
     ClientFrame,
     ClientKind,
@@ -215,3 +215,18 @@ def test_lottery_up_runs_a_whole_lottery(tmp_path: Path) -> None:
     assert len(rows(tmp_path / "store")) == 26936 + 25518
     server = (tmp_path / "logs" / "server.out").read_text()
     assert count_lines(server, "action: sorteo") == 1 and "result: fail" not in server
+
+
+def test_lottery_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    with ProcessGroup(tmp_path / "up") as group:
+        group.start("lottery-up", [str(BIN / "lottery-up"), "2", "--port", str(port), "--workdir",
+                                   str(tmp_path), "--max-amount", "1"])
+        wait_for(lambda: len(rows(tmp_path / "store")) > 50, 30, "bets to be stored")
+        assert group.stop("lottery-up", signal.SIGINT, grace=20) == 0
+        output = group.output("lottery-up")
+    assert "SIGINT: stopping the server and the agencies" in output
+    for name in ("agency-1", "agency-2", "server"):
+        last = actions((tmp_path / "logs" / f"{name}.out").read_text())[-1]
+        assert last[:2] == ("exit", "success"), name
+    assert not tcp_accepts(port)

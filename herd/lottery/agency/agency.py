@@ -23,7 +23,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from herd.lottery.agency.config import AgencyConfig
-from herd.lottery.agency.connection import Link
+from herd.lottery.agency.connection import Link, LinkStopped
 from herd.protocols.lottery import (
     NOT_YET,
     ClientFrame,
@@ -89,6 +89,7 @@ class Agency:
     def stop(self) -> None:
         """Stop at the next pause between frames (SIGTERM)."""
         self.stopping = True
+        self.link.stop()
         if self._sleep is not None:
             self._sleep.cancel()
 
@@ -146,7 +147,10 @@ class Agency:
     async def _ask(self, kind: ClientKind, payload: bytes) -> ServerFrame:
         if self.stopping:
             raise Stopped()
-        return await self.link.ask(ClientFrame(kind, self.config.id, payload))
+        try:
+            return await self.link.ask(ClientFrame(kind, self.config.id, payload))
+        except LinkStopped:
+            raise Stopped() from None
 
     def _ack(self, answer: ServerFrame, what: str) -> int:
         if answer.kind is not ServerKind.ACKNOWLEDGE:

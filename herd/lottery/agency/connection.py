@@ -26,6 +26,10 @@ class LinkError(Exception):
     """The server could not be reached or gave no answer in time."""
 
 
+class LinkStopped(Exception):
+    """``stop`` was called while the link waited to try again."""
+
+
 class AgencyConnection(Protocol):
     """Frames out, the server's frames back to whoever is waiting for them, in order."""
 
@@ -70,6 +74,15 @@ class Link:
         self._timeout = timeout
         self._connect = connect
         self._connection: Optional[AgencyConnection] = None
+        self._stopped = False
+        self._sleep: Optional[Deferred[None]] = None
+
+    def stop(self) -> None:
+        """Try no more: a request in flight may still be answered, but a failed one is not
+        sent again (SIGTERM while the server is away)."""
+        self._stopped = True
+        if self._sleep is not None:
+            self._sleep.cancel()
 
     async def ask(self, frame: ClientFrame) -> ServerFrame:
         """The server's answer to ``frame``; ``LinkError`` once ``timeout`` has passed."""
@@ -83,13 +96,21 @@ class Link:
                 return await answer
             except (ConnectError, ConnectionLost, ConnectionDone, TimeoutError, CancelledError) as error:
                 self.close()
+                if self._stopped:
+                    raise LinkStopped() from None
                 elapsed = self._clock.seconds() - started
                 if elapsed + delay > self._timeout:
                     raise LinkError(f"no answer to {frame.kind.name} in {elapsed:.1f} s: "
                                     f"{error.__class__.__name__}") from None
                 self.log.info("no answer to {kind} ({error}); trying again in {delay:g} s",
                               kind=frame.kind.name, error=error.__class__.__name__, delay=delay)
-                await deferLater(self._clock, delay)
+                self._sleep = deferLater(self._clock, delay)
+                try:
+                    await self._sleep
+                except CancelledError:
+                    raise LinkStopped() from None
+                finally:
+                    self._sleep = None
                 delay = min(delay * 2, 1.0)
 
     async def _connected(self) -> AgencyConnection:

@@ -82,7 +82,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 "--server", f"{LOOPBACK}:{args.port}", "--dataset", str(dataset),
                 "--max-amount", str(args.max_amount)], cwd=str(workdir))
         print(f"{args.agencies} agencies sending; logs in {logs}", flush=True)
-        codes = await defer.gatherResults([child.ended for child in agencies.values()])
+        codes = await defer.gatherResults([child.ended for child in agencies.values()],
+                                         consumeErrors=True)
         for (agency, child), code in zip(agencies.items(), codes):
             output = (logs / f"agency-{agency}.out").read_text(encoding="utf-8", errors="replace")
             print(f"agency {agency}: {winners_line(output)} (exit {code})", flush=True)

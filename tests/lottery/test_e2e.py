@@ -23,6 +23,7 @@ from herd.protocols.lottery import (
 )
 from herd.testing.lottery import (
     COURSE_WINNERS,
+    DATASET_ZIP,
     actions,
     ask,
     ask_frame,
@@ -37,6 +38,8 @@ from herd.testing.lottery import (
 )
 
 pytestmark = pytest.mark.e2e
+needs_course_data = pytest.mark.skipif(
+    not DATASET_ZIP.exists(), reason=f"the course's data set is not at {DATASET_ZIP}")
 GOOD = b"Ana,Paz,99999999,2000-02-29,1"
 MALFORMED = {
     "oversized": (struct.pack("<BII", 1, 1, 8184) + b"x" * 100, "over the limit"),
@@ -64,6 +67,8 @@ def winners_of(port: int, agency: int) -> Any:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The course's five agencies at once, malformed frames sent meanwhile by raw sockets."""
+    if not DATASET_ZIP.exists():
+        pytest.skip(f"the course's data set is not at {DATASET_ZIP}")
     work = tmp_path_factory.mktemp("course")
     files = course_dataset(work)
     port = free_port()
@@ -203,6 +208,7 @@ def test_sigterm_ends_server_and_agency_gracefully(tmp_path: Path) -> None:
         assert "result: fail" not in group.output("agency-2") + group.output("agency-1-again")
 
 
+@needs_course_data
 def test_lottery_up_runs_a_whole_lottery(tmp_path: Path) -> None:
     port = free_port()
     done = subprocess.run(
@@ -217,6 +223,7 @@ def test_lottery_up_runs_a_whole_lottery(tmp_path: Path) -> None:
     assert count_lines(server, "action: sorteo") == 1 and "result: fail" not in server
 
 
+@needs_course_data
 def test_lottery_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     with ProcessGroup(tmp_path / "up") as group:

@@ -32,8 +32,8 @@ from herd.protocols.lottery import (
     batch_texts,
     betting_results,
     check_empty,
-    parse_batch,
     parse_bet,
+    split_batch,
 )
 
 PAUSE_AT = 64
@@ -181,7 +181,7 @@ def _count(frame: ClientFrame) -> int:
         return 1
     if frame.kind is ClientKind.BET_BATCH:
         try:
-            return len(parse_batch(frame.payload))
+            return len(split_batch(frame.payload))
         except ProtocolError as error:
             return error.count
     return 0

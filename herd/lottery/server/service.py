@@ -1,8 +1,8 @@
 """The lottery server's decisions: which bets to store, when an agency is done, the draw.
 
-No I/O here: lines go to disk through a ``GroupCommit``, the draw through ``record_draw``
-(both run off the reactor thread in production). Every answer the protocol sends is a
-Deferred that fires once what it acknowledges is on disk.
+No I/O here: lines go to disk through a ``GroupCommit`` (by default between two reactor
+turns), the draw through ``record_draw`` (off the reactor thread). Every answer the
+protocol sends is a Deferred that fires once what it acknowledges is on disk.
 
 Rules beyond the seed's letter (see ``docs/lottery-protocol.md``):
 

@@ -21,7 +21,8 @@ a fresh probe of the disk's fsync rate (the shared disk's rate moves a lot from 
 to second); the table gives medians of: bets stored per second (wall clock), each
 server's CPU time per bet (all its processes; ``/proc/*/task/*/schedstat``), their ratio,
 and how long each server's processes waited for a CPU while runnable, per second of the
-run (above 1: more than one process waiting at once; the machine's other load shows here).
+run (above 1: more than one process waiting at once; the machine's other load shows here),
+and the median / 99th percentile of a frame's wait for its ACKNOWLEDGE (ms).
 
 ``--profile DIR`` also runs herd's server under cProfile (``twistd --profile``) at each
 size and prints its top functions. Figures are noisy on a shared machine: run it twice.
@@ -96,15 +97,19 @@ def _agency(agency: int, port: int, payloads: list[bytes], barrier, results) -> 
     with socket.create_connection((LOOPBACK, port), timeout=120) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         barrier.wait()
+        waits = []
         for frame in payloads:
+            sent = time.monotonic()
             sock.sendall(frame)
             kind, size = struct.unpack("<BI", _recv(sock, 5))
             _recv(sock, size)
-        results.put((agency, time.monotonic()))
+            waits.append(time.monotonic() - sent)
+        results.put((agency, time.monotonic(), waits))
 
 
-def load(port: int, hands: list[list[bytes]], max_amount: int) -> float:
-    """Seconds for the 5 agencies to have every bet acknowledged and their end too."""
+def load(port: int, hands: list[list[bytes]], max_amount: int) -> tuple[float, list[float]]:
+    """Seconds for the 5 agencies to have every bet acknowledged and their end too, and
+    how long each frame waited for its answer."""
     frames = []
     for agency, bets in enumerate(hands, 1):
         out = [ClientFrame(ClientKind.BET_BATCH, agency, payload).encode()
@@ -119,10 +124,10 @@ def load(port: int, hands: list[list[bytes]], max_amount: int) -> float:
         worker.start()
     barrier.wait()
     started = time.monotonic()
-    ends = [results.get(timeout=600)[1] for _ in workers]
+    done = [results.get(timeout=600) for _ in workers]
     for worker in workers:
         worker.join(30)
-    return max(ends) - started
+    return max(end for _, end, _ in done) - started, [w for _, _, waits in done for w in waits]
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -147,10 +152,11 @@ HERD_OPTIONS: list[str] = []
 
 
 def run_server(kind: str, work: Path, hands: list[list[bytes]], max_amount: int,
-               profile: Path | None = None) -> tuple[float, float, float]:
+               profile: Path | None = None) -> tuple[float, float, float, float, float]:
     """Bets per second stored by server ``kind`` (``herd`` or ``seed``) under the load, the
     server's CPU microseconds per bet, and the seconds its processes spent runnable but
-    waiting for a CPU, per second of the run (the machine's contention)."""
+    waiting for a CPU, per second of the run (the machine's contention), and the median and
+    99th percentile of a frame's wait for its ACKNOWLEDGE, in ms."""
     port = free_port()
     store = work / f"store-{kind}-{max_amount}"
     shutil.rmtree(store, ignore_errors=True)
@@ -166,14 +172,16 @@ def run_server(kind: str, work: Path, hands: list[list[bytes]], max_amount: int,
         wait_for(lambda: tcp_accepts(port), 30, f"the {kind} server")
         time.sleep(0.5)  # the seed's pool and managers are up
         ran, waited = cpu_seconds(process.pid)
-        seconds = load(port, hands, max_amount)
+        seconds, waits = load(port, hands, max_amount)
         ran_after, waited_after = cpu_seconds(process.pid)
         group.stop(kind)
     stored = sum(1 for _ in open(store / "bets.csv", "rb"))
     expected = sum(len(hand) for hand in hands)
     if stored != expected:
         raise RuntimeError(f"{kind} stored {stored} bets of {expected}")
-    return expected / seconds, (ran_after - ran) * 1e6 / expected, (waited_after - waited) / seconds
+    waits.sort()
+    return (expected / seconds, (ran_after - ran) * 1e6 / expected, (waited_after - waited) / seconds,
+            waits[len(waits) // 2] * 1e3, waits[int(len(waits) * 0.99)] * 1e3)
 
 
 def main() -> int:
@@ -191,7 +199,7 @@ def main() -> int:
     files = course_dataset(work)
     print(f"{'batch':>6} {'bets/agency':>11} {'fsyncs/s':>9} {'herd bets/s':>12} {'seed bets/s':>12} "
           f"{'ratio':>6} {'herd us/bet':>11} {'seed us/bet':>11} {'cpu ratio':>9} {'herd wait':>9} "
-          f"{'seed wait':>9}", flush=True)
+          f"{'seed wait':>9} {'herd ack ms':>12} {'seed ack ms':>12}", flush=True)
     for text in args.sizes.split(","):
         size = 0 if text == "max" else int(text)
         max_amount = size or MAX_FRAME  # a frame fills up at 8 kB long before this many bets
@@ -202,15 +210,14 @@ def main() -> int:
             herds.append(run_server("herd", work, hands, max_amount))
             disks.append(fsync_rate(work))
             seeds.append(run_server("seed", work, hands, max_amount))
-        herd, seed, disk = median(h[0] for h in herds), median(x[0] for x in seeds), median(disks)
-        herd_cpu, seed_cpu = median(h[1] for h in herds), median(x[1] for x in seeds)
-        herd_wait, seed_wait = median(h[2] for h in herds), median(x[2] for x in seeds)
+        h = [median(run[i] for run in herds) for i in range(5)]
+        x = [median(run[i] for run in seeds) for i in range(5)]
         label = text if size else "8 kB"
-        print(f"{label:>6} {len(hands[0]):>11,} {disk:>9,.0f} {herd:>12,.0f} {seed:>12,.0f} "
-              f"{herd / seed:>5.1f}x {herd_cpu:>11.1f} {seed_cpu:>11.1f} {seed_cpu / herd_cpu:>8.1f}x "
-              f"{herd_wait:>9.2f} {seed_wait:>9.2f}   "
-              f"(herd {'/'.join(f'{h[0]:,.0f}' for h in herds)}; seed {'/'.join(f'{x[0]:,.0f}' for x in seeds)})",
-              flush=True)
+        print(f"{label:>6} {len(hands[0]):>11,} {median(disks):>9,.0f} {h[0]:>12,.0f} {x[0]:>12,.0f} "
+              f"{h[0] / x[0]:>5.1f}x {h[1]:>11.1f} {x[1]:>11.1f} {x[1] / h[1]:>8.1f}x "
+              f"{h[2]:>9.2f} {x[2]:>9.2f} {h[3]:>5.2f}/{h[4]:<6.1f} {x[3]:>5.2f}/{x[4]:<6.1f}  "
+              f"(herd {'/'.join(f'{run[0]:,.0f}' for run in herds)}; "
+              f"seed {'/'.join(f'{run[0]:,.0f}' for run in seeds)})", flush=True)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
             stats = args.profile / f"herd-{label.replace(' ', '')}.prof"

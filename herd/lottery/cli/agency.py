@@ -6,21 +6,28 @@ not go on (logged as ``result: fail``), 2 for a configuration refused at start-u
 
 from __future__ import annotations
 
-import argparse
-import os
 import signal
-import sys
-from pathlib import Path
-from typing import Any, Optional, Sequence
 
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-from twisted.internet.task import react
-from twisted.logger import Logger, globalLogBeginner
+_EARLY: list[str] = []
+if __name__ == "__main__":  # before the slow imports below: SIGTERM at start-up stops cleanly too
+    for _signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(_signum, lambda signum, frame: _EARLY.append(signal.Signals(signum).name))
 
-from herd.lottery.agency.agency import Agency, AgencyError, Stopped, read_dataset
-from herd.lottery.agency.config import AgencyConfig, ConfigError, load_agency_config
-from herd.lottery.agency.connection import Link, LinkError
-from herd.lottery.logs import level_observer
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Optional, Sequence  # noqa: E402
+
+from twisted.internet.defer import Deferred  # noqa: E402
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol  # noqa: E402
+from twisted.logger import Logger, globalLogBeginner  # noqa: E402
+from twisted.python.failure import Failure  # noqa: E402
+
+from herd.lottery.agency.agency import Agency, AgencyError, Stopped, read_dataset  # noqa: E402
+from herd.lottery.agency.config import AgencyConfig, ConfigError, load_agency_config  # noqa: E402
+from herd.lottery.agency.connection import Link, LinkError  # noqa: E402
+from herd.lottery.logs import level_observer  # noqa: E402
 
 log = Logger(namespace="herd.lottery.agency")
 
@@ -50,7 +57,33 @@ def configure(argv: Optional[Sequence[str]]) -> AgencyConfig:
     return load_agency_config(cli, os.environ, path)
 
 
-async def run(reactor: Any, config: AgencyConfig) -> int:
+class StopRequest:
+    """SIGTERM or SIGINT, from the very start of the process: the agency stops between two
+    frames once it exists (at once if the signal came first)."""
+
+    def __init__(self) -> None:
+        self.requested: Optional[str] = _EARLY[0] if _EARLY else None
+        self.agency: Optional[Agency] = None
+        self.reactor: Any = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._signal)
+
+    def _signal(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.reactor is None:
+            self.requested = self.requested or name
+        else:
+            self.reactor.callFromThread(self.request, name)
+
+    def request(self, name: str) -> None:
+        self.requested = self.requested or name
+        if self.agency is not None:
+            self.agency.stop()
+
+
+async def run(reactor: Any, config: AgencyConfig, stop: StopRequest) -> int:
     """Run the agency; its exit status."""
     log.info(
         "action: config | result: success | client_id: {id} | server_address: {host}:{port} | "
@@ -63,24 +96,18 @@ async def run(reactor: Any, config: AgencyConfig) -> int:
     endpoint = HostnameEndpoint(reactor, config.host, config.port, timeout=config.socket_timeout)
     link = Link(endpoint, reactor, config.socket_timeout, connectProtocol)
     agency = Agency(config, link, reactor)
+    stop.agency = agency
+    if stop.requested:
+        agency.stop()
     status, reason = 0, "done"
-
-    def on_signal(signum: int, frame: object) -> None:
-        reactor.callFromThread(agency.stop)
-
-    def install() -> None:  # once the reactor runs, over its own handlers
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, on_signal)
-
-    reactor.callWhenRunning(install)
     try:
         bets = read_dataset(config.dataset)
         winners = await agency.run(bets)
         log.debug("winners of agency {id}: {documents}", id=config.id, documents=",".join(winners))
     except Stopped:
-        reason = "SIGTERM"
-        log.info("action: loop_finished | result: success | client_id: {id} | stopped: SIGTERM",
-                 id=config.id)
+        reason = stop.requested or "SIGTERM"
+        log.info("action: loop_finished | result: success | client_id: {id} | stopped: {reason}",
+                 id=config.id, reason=reason)
     except (AgencyError, LinkError) as error:
         status, reason = 1, "error"
         log.error("action: apuesta_enviada | result: fail | client_id: {id} | error: {error}",
@@ -92,8 +119,12 @@ async def run(reactor: Any, config: AgencyConfig) -> int:
     return status
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Configure, log to standard output, run under the reactor."""
+def main(argv: Optional[Sequence[str]] = None, stop: Optional[StopRequest] = None) -> int:
+    """Configure, log to standard output, run under the reactor (which leaves SIGTERM and
+    SIGINT to ``StopRequest``)."""
+    if stop is None:
+        stop = StopRequest()
+        stop.install()
     try:
         config = configure(argv)
     except ConfigError as error:
@@ -101,19 +132,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"action: config | result: fail | error: {error}", flush=True)
         return 2
     globalLogBeginner.beginLoggingTo([level_observer(config.level)], redirectStandardIO=False)
+    from twisted.internet import reactor
 
-    async def main_coroutine(reactor: Any) -> None:
-        status = await run(reactor, config)
-        if status:
-            raise SystemExit(status)
+    outcome: list[int] = []
 
-    from twisted.internet.defer import Deferred
+    def finished(result: object) -> None:
+        if isinstance(result, Failure):
+            log.failure("the agency failed", result)
+            result = 1
+        outcome.append(int(result))  # type: ignore[call-overload]
+        reactor.stop()
 
-    try:
-        react(lambda reactor: Deferred.fromCoroutine(main_coroutine(reactor)))
-    except SystemExit as exit:
-        return int(exit.code or 0)
-    return 0
+    def start() -> None:
+        stop.reactor = reactor
+        Deferred.fromCoroutine(run(reactor, config, stop)).addBoth(finished)
+
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
+    return outcome[0] if outcome else 1
 
 
 if __name__ == "__main__":

@@ -162,7 +162,8 @@ def test_kill_9_then_restart_loses_no_acknowledged_bet(tmp_path: Path) -> None:
     documents = synthetic_dataset(data, 2000, 3, seed=7)
     with ProcessGroup(tmp_path / "logs") as group:
         start_server(group, port, store, 1)
-        agency = start_agency(group, 1, port, data, "--max-amount", "4", "--socket-timeout", "20s")
+        agency = start_agency(group, 1, port, data, "--max-amount", "4", "--loop-period", "2ms",
+                              "--socket-timeout", "20s")
         wait_for(lambda: len(rows(store)) > 400, 30, "bets before the crash")
         group.stop("server", signal.SIGKILL)
         stored_at_crash = len(rows(store))
@@ -185,7 +186,7 @@ def test_sigterm_ends_server_and_agency_gracefully(tmp_path: Path) -> None:
     store = tmp_path / "store"
     data = {i: tmp_path / f"agency-{i}.csv" for i in (1, 2)}
     known = {i: synthetic_dataset(path, 1500, 2, seed=10 + i) for i, path in data.items()}
-    slow = ("--max-amount", "10", "--loop-period", "5ms", "--socket-timeout", "20s")
+    slow = ("--max-amount", "10", "--loop-period", "10ms", "--socket-timeout", "20s")
     with ProcessGroup(tmp_path / "logs") as group:
         start_server(group, port, store, 2)
         first = start_agency(group, 1, port, data[1], *slow)

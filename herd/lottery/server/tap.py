@@ -121,7 +121,10 @@ def makeService(options: Options) -> IService:
     config: ServerConfig = options["server"]
     agencies: int = options["agencies"]
     store = BetStore(Path(options["store"]), WINNING_NUMBER)
-    recovered = store.recover()
+    try:
+        recovered = store.recover()
+    except (OSError, ValueError, IndexError) as error:
+        raise SystemExit(f"lottery: cannot open the store {store.directory}: {error}") from None
     if recovered.cut:
         log.warn("store: cut {n} bytes of a torn last line (never acknowledged)", n=recovered.cut)
     log.info("store {store}: {bets} bets, ended agencies {ended}, draw {draw}",

@@ -15,9 +15,10 @@ from treq.testing import StubTreq
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
-from herd.scan.dashboard import dashboard_resource
-from herd.scan.metrics import NoMetrics, PoolMetrics
-from herd.scan.snapshot import DeadJob, HitView, PoolSnapshot, WorkerView
+from herd.scan.orchestrator.dashboard import dashboard_resource
+from herd.scan.orchestrator.metrics import NoMetrics, PoolMetrics
+from herd.scan.orchestrator.pool import Worker
+from herd.scan.orchestrator.snapshot import DeadJob, HitView, PoolSnapshot
 
 NOW = 1_795_000_000.0
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -25,9 +26,10 @@ JPEG = b"\xff\xd8\xff\xe0" + b"jpeg body" * 10
 FOLDER = "2026-11-24-09-05-03"
 
 
-def worker(worker_id: str, state: str, running: int = 0, done: int = 0) -> WorkerView:
-    return WorkerView(worker_id, "127.0.0.1", 54001, state, NOW - 10, NOW - 5, NOW - 2,
-                      running, 1, done)
+def worker(worker_id: str, state: str, running: int = 0, done: int = 0) -> Worker:
+    return Worker(worker_id, "127.0.0.1", 54001, capacity=1, registered=NOW - 100,
+                  last_sent=NOW - 10, last_result=NOW - 5, jobs_done=done, state=state,
+                  running=running, last_heartbeat=NOW - 2)
 
 
 def make_pool(queued: int = 3) -> PoolSnapshot:
@@ -111,7 +113,8 @@ def test_api_pool_is_the_snapshot_with_image_urls(logs: Path) -> None:
     assert [(w["worker_id"], w["state"]) for w in data["workers"]] == [
         ("w-idle", "idle"), ("w-busy", "busy"), ("w-gone", "unreachable"), ("w-dead", "dead")]
     assert data["workers"][1] == {
-        "worker_id": "w-busy", "host": "127.0.0.1", "port": 54001, "state": "busy",
+        "worker_id": "w-busy", "host": "127.0.0.1", "port": 54001, "registered": NOW - 100,
+        "state": "busy",
         "last_sent": NOW - 10, "last_result": NOW - 5, "last_heartbeat": NOW - 2,
         "running": 1, "capacity": 1, "jobs_done": 2}
     first, second, third, fourth = data["hits"]
@@ -288,3 +291,19 @@ def test_unknown_paths_are_404(logs: Path) -> None:
     dashboard, _ = make_dashboard(logs)
     for path in ("/nope", "/api", "/api/pool/x", "/metrics/x", "/index.html"):
         assert dashboard.get(path)[0] == 404, path
+
+
+def test_page_is_the_static_files_with_style_and_script_inlined(logs: Path) -> None:
+    import base64
+    import hashlib
+    from importlib import resources
+
+    static = resources.files("herd.scan.orchestrator") / "static"
+    css, script = ((static / name).read_text("utf-8") for name in ("dashboard.css", "dashboard.js"))
+    dashboard, _ = make_dashboard(logs)
+    _, headers, body = dashboard.get("/")
+    page = body.decode()
+    assert f"<style>{css}</style>" in page and f"<script>{script}</script>" in page
+    for text in (css, script):  # the policy allows exactly these, by hash
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in headers["content-security-policy"]

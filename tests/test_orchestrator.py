@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -15,31 +15,9 @@ from herd.protocols.scan import (
     StatusRequest,
 )
 from herd.protocols.scan_replies import Failed, Found, NotFound, parse_dead, parse_hits, parse_status
-from herd.scan.orchestrator import Orchestrator
-
-START = 1_790_000_000.0
-
-
-class FakeWorkers:
-    """Stands in for the TCP checks: records each and lets the test answer it."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int, CheckRequest, Deferred]] = []
-
-    def __call__(self, host: str, port: int, request: CheckRequest) -> Deferred:
-        d: Deferred = Deferred()
-        self.sent.append((host, port, request, d))
-        return d
-
-    def answer(self, index: int, result: object) -> None:
-        self.sent[index][3].callback(result)
-
-    def fail(self, index: int, error: Exception) -> None:
-        self.sent[index][3].errback(error)
-
-
-def check(n: int, ad: str = "IRISH_CSE") -> CheckRequest:
-    return CheckRequest(f"http://example.test/file{n}.html", ad, f"S{n}")
+from herd.scan.orchestrator.service import Orchestrator
+from herd.scan.orchestrator.store import Store
+from tests.fakes import START, FakeWorkers, check
 
 
 class OrchestratorTests(SynchronousTestCase):
@@ -160,3 +138,37 @@ class OrchestratorTests(SynchronousTestCase):
         self.assertEqual((letter.job_id, letter.site_id, letter.attempts), (1, "S1", 2))
         self.register("w1", 54001)
         self.assertEqual(len(self.workers.sent), 2)
+
+
+class DispatchLoopTests(SynchronousTestCase):
+    """The orchestrator's loop that hands what the queue pairs to the workers."""
+
+    def test_synchronous_results_drain_the_queue(self) -> None:
+        seen: list[str] = []
+
+        def answer_at_once(host: str, port: int, request: CheckRequest) -> Deferred:
+            seen.append(request.site_id)
+            return succeed(NotFound())
+
+        orchestrator = Orchestrator(answer_at_once, Clock())
+        for n in range(500):
+            orchestrator.handle(check(n))
+        orchestrator.handle(RegisterRequest("127.0.0.1", 54001, "w1"))
+        self.assertEqual(seen, [f"S{n}" for n in range(500)])
+        self.assertEqual(orchestrator.store.result_counts(), {"no": 500})
+
+    def test_a_bug_in_running_a_job_is_logged_and_the_worker_stays_usable(self) -> None:
+        class Flaky(Store):
+            def start_job(self, job_id: int, worker_id: str, now: float) -> int:
+                if job_id == 1:
+                    raise KeyError(job_id)
+                return super().start_job(job_id, worker_id, now)
+
+        workers = FakeWorkers()
+        orchestrator = Orchestrator(workers, Clock(), Flaky(":memory:"))
+        orchestrator.handle(check(1))
+        orchestrator.handle(check(2))
+        orchestrator.handle(RegisterRequest("127.0.0.1", 54001, "w1"))
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+        self.assertEqual([r for _, _, r, _ in workers.sent], [check(2)])
+        self.assertEqual(orchestrator.queue.depth, 0)

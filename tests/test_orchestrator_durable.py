@@ -3,6 +3,7 @@ backpressure, allow-lists and tokens. A Clock, fake workers and a real SQLite fi
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from twisted.internet.error import ConnectionRefusedError
@@ -12,7 +13,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from herd.core.allowlist import AllowList
 from herd.core.tokens import Tokens
 from herd.protocols.scan import (
-    CheckRequest,
     HeartbeatRequest,
     HitsRequest,
     JobRequest,
@@ -20,9 +20,11 @@ from herd.protocols.scan import (
     StatusRequest,
 )
 from herd.protocols.scan_replies import Found, NotFound, parse_hits, parse_status
-from herd.scan.orchestrator import Orchestrator
-from herd.scan.store import Store
-from test_orchestrator import START, FakeWorkers, check
+from herd.scan.orchestrator.access import Access
+from herd.scan.orchestrator.pool import Pool
+from herd.scan.orchestrator.service import Orchestrator
+from herd.scan.orchestrator.store import Store
+from tests.fakes import START, FakeWorkers, check
 
 
 class DurableTests(SynchronousTestCase):
@@ -42,14 +44,15 @@ class DurableTests(SynchronousTestCase):
         return path
 
     def start(self, **options: object) -> Orchestrator:
-        orchestrator = Orchestrator(self.workers, self.clock, Store(self.db), heartbeat_timeout=10, **options)
+        orchestrator = Orchestrator(self.workers, self.clock, Store(self.db),
+                                    Pool(self.clock, heartbeat_timeout=10), **options)
         orchestrator.startService()
         self.addCleanup(orchestrator.stopService)
         return orchestrator
 
     def restart(self, **options: object) -> Orchestrator:
         """As after kill -9: no clean stop, a new process on the same database."""
-        self.orchestrator.detector.stop()
+        self.orchestrator.pool.stop()
         self.workers = FakeWorkers()
         self.orchestrator = self.start(**options)
         return self.orchestrator
@@ -125,16 +128,17 @@ class DurableTests(SynchronousTestCase):
         self.assertEqual(self.orchestrator.snapshot().workers[0].running, 2)
 
     def test_allow_lists(self) -> None:
-        orchestrator = self.restart(clients=AllowList.parse("10.0.0.0/8"), workers_allowed=AllowList.parse("127.0.0.1"))
+        orchestrator = self.restart(access=Access(clients=AllowList.parse("10.0.0.0/8"),
+                                                  workers=AllowList.parse("127.0.0.1")))
         self.assertTrue(orchestrator.handle(check(1), "192.168.1.5").startswith(b"403 ERROR"))
         self.assertEqual(orchestrator.handle(check(1), "10.1.2.3"), b"200 OK 1\n")
         self.assertTrue(orchestrator.handle(StatusRequest(), "8.8.8.8").startswith(b"403 ERROR"))
         self.assertTrue(orchestrator.handle(RegisterRequest("h", 54001, "w"), "10.1.2.3").startswith(b"403 ERROR"))
         self.assertEqual(orchestrator.handle(RegisterRequest("h", 54001, "w"), "127.0.0.1"), b"200 OK\n")
 
-    def test_tokens_on_register_heartbeat_and_checks(self) -> None:
+    def test_tokens_on_register_and_heartbeat(self) -> None:
         tokens = Tokens(b"s3cret", self.clock, window=30)
-        orchestrator = self.restart(tokens=tokens)
+        orchestrator = self.restart(access=Access(tokens=tokens))
         worker_side = Tokens(b"s3cret", self.clock, window=30)
         register = RegisterRequest("127.0.0.1", 54001, "w1")
         self.assertEqual(orchestrator.handle(register), b"403 ERROR token missing\n")
@@ -144,9 +148,7 @@ class DurableTests(SynchronousTestCase):
         good = RegisterRequest("127.0.0.1", 54001, "w1", 1, worker_side.make(register.signed()))
         self.assertEqual(orchestrator.handle(good), b"200 OK\n")
         self.assertEqual(orchestrator.handle(good), b"403 ERROR token replayed\n")
-        orchestrator.handle(CheckRequest("http://h/x", "AD", "S1"))
-        sent = self.workers.sent[0][2]
-        worker_side.check(sent.signed(), sent.token)  # the worker can verify the CHECK
+        # the CHECKs sent to workers are signed too: see test_worker_client
         self.clock.advance(31)
         stale = HeartbeatRequest("w1", 0, worker_side.make(HeartbeatRequest("w1").signed()))
         self.clock.advance(31)
@@ -181,30 +183,28 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertEqual(self.orchestrator.store.job(3).state, "queued")
 
     def test_a_failed_commit_acknowledges_nothing(self) -> None:
-        import sqlite3
+        class BrokenDisk(Store):
+            def commit(self) -> None:
+                raise sqlite3.OperationalError("disk I/O error")
 
-        store = self.orchestrator.store
-
-        def broken_commit() -> None:
-            raise sqlite3.OperationalError("disk I/O error")
-
-        store.commit = broken_commit  # type: ignore[method-assign]
-        ack = self.orchestrator.handle(check(1))
+        store = BrokenDisk(":memory:")
+        orchestrator = Orchestrator(self.workers, self.clock, store, group_commit=True)
+        ack = orchestrator.handle(check(1))
         self.clock.advance(0)
         self.assertEqual(self.successResultOf(ack), b"500 ERROR the job could not be stored\n")
         self.assertEqual(len(self.flushLoggedErrors(sqlite3.OperationalError)), 1)
         self.assertIsNone(store.job(1))
-        self.assertEqual(self.orchestrator.queue.depth, 0)
+        self.assertEqual(orchestrator.queue.depth, 0)
 
     def test_the_queue_bound_counts_the_jobs_being_committed(self) -> None:
-        self.orchestrator.max_queue = 2
-        self.orchestrator.handle(check(1))
-        self.orchestrator.handle(check(2))
-        self.assertTrue(self.orchestrator.handle(check(3)).startswith(b"503 BUSY"))
+        orchestrator = Orchestrator(self.workers, self.clock, max_queue=2, group_commit=True)
+        orchestrator.handle(check(1))
+        orchestrator.handle(check(2))
+        self.assertTrue(orchestrator.handle(check(3)).startswith(b"503 BUSY"))
 
     def test_the_udp_protocol_replies_when_the_ack_is_ready(self) -> None:
-        from fakes import FakeDatagramTransport
-        from herd.scan.udp import OrchestratorProtocol
+        from tests.fakes import FakeDatagramTransport
+        from herd.scan.orchestrator.connection import OrchestratorProtocol
 
         protocol = OrchestratorProtocol(self.orchestrator.handle)
         protocol.transport = transport = FakeDatagramTransport()

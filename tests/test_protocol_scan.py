@@ -27,6 +27,9 @@ from herd.protocols.scan import (
     parse_request,
 )
 from herd.protocols.scan_replies import (
+    Ack,
+    JobState,
+    Refusal,
     Failed,
     Found,
     Hit,
@@ -35,11 +38,14 @@ from herd.protocols.scan_replies import (
     WorkerStatus,
     format_error,
     format_hits,
+    format_job,
     format_ok,
     format_result,
     format_status,
     format_time,
+    parse_ack,
     parse_hits,
+    parse_job,
     parse_result,
     parse_status,
     parse_time,
@@ -393,6 +399,55 @@ class TestOkAndError:
 
     def test_error_reply_parses_back(self):
         assert parse_result(format_error("no such host")) == Failed("no such host")
+
+
+class TestAcks:
+    """The answers to CHECK, REGISTER and HEARTBEAT, as client-v2 and workers read them."""
+
+    def test_ok_parses_back(self):
+        assert parse_ack(format_ok()) == Ack()
+        assert parse_ack(format_ok(42)) == Ack(42)
+        assert parse_ack(b"200 OK 7\r\n\r\n") == Ack(7)
+
+    @pytest.mark.parametrize("reply, code, reason", [
+        (format_error("unknown worker w1: REGISTER first", "404 UNKNOWN"), "404 UNKNOWN",
+         "unknown worker w1: REGISTER first"),
+        (format_error("token missing", "403 ERROR"), "403 ERROR", "token missing"),
+        (format_error("queue full (2 jobs waiting), try again later", "503 BUSY"), "503 BUSY",
+         "queue full (2 jobs waiting), try again later"),
+        (b"500 ERROR\n", "500 ERROR", ""),
+    ])
+    def test_refusals_parse_back(self, reply, code, reason):
+        assert parse_ack(reply) == Refusal(code, reason)
+
+    @pytest.mark.parametrize("reply", [
+        b"", b"200", b"200 OK x", b"200 OK 1 2", b"200 NO", b"OK", b"HTTP/1.1 200 OK", b"\xff",
+        b"20 ERROR x", b"200 STATUS page 1/1 workers 0 queued 0",
+    ])
+    def test_other_replies_are_refused(self, reply):
+        with pytest.raises(ProtocolError):
+            parse_ack(reply)
+
+
+class TestJobReplies:
+    @pytest.mark.parametrize("state, words, detail", [
+        ("queued", ["attempts", "0"], "attempts 0"),
+        ("running", ["w1", "attempt", "1", "since", "2026-11-24T09:05:03Z"],
+         "w1 attempt 1 since 2026-11-24T09:05:03Z"),
+        ("done", ["w1", "YES", "S1", "2026-11-24-09-05-03"], "w1 YES S1 2026-11-24-09-05-03"),
+        ("done", ["w1", "ERROR", "page  http://h/ answered HTTP 404"],
+         "w1 ERROR page  http://h/ answered HTTP 404"),
+        ("dead", ["attempts", "3", "no worker answered after 3 attempts (last: w1: refused)"],
+         "attempts 3 no worker answered after 3 attempts (last: w1: refused)"),
+    ])
+    def test_job_replies_parse_back(self, state, words, detail):
+        reply = format_job(12, state, words)
+        assert parse_job(reply) == JobState(12, state, detail)
+        assert parse_job(reply).to_line() == reply.decode()[len("200 JOB "):].rstrip("\n")
+
+    @pytest.mark.parametrize("reply", [b"404 ERROR no job 99\n", b"200 JOB x queued", b"200 JOB 1", b""])
+    def test_other_replies_are_refused_with_their_text(self, reply):
+        assert refused(reply, parse_job) == reply.decode().strip()
 
 
 class TestResults:

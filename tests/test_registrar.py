@@ -3,10 +3,10 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from fakes import FakeDatagramTransport
 from herd.core.tokens import Tokens
 from herd.protocols.scan import HeartbeatRequest, RegisterRequest, parse_request
 from herd.scan.registrar import RegistrationProtocol
+from tests.fakes import FakeDatagramTransport
 
 ORCH = ("127.0.0.1", 54000)
 REGISTER = RegisterRequest("10.1.2.3", 54001, "w1", 2)
@@ -95,3 +95,42 @@ class SignedRegistrationTests(SynchronousTestCase):
         for data, _ in transport.written:
             message = parse_request(data)
             checker.check(message.signed(), message.token)
+
+
+class NonsenseTests(SynchronousTestCase):
+    def test_an_answer_that_is_no_answer_changes_nothing(self) -> None:
+        clock = Clock()
+        protocol = RegistrationProtocol(REGISTER, ORCH, clock, retry=1)
+        protocol.transport = transport = FakeDatagramTransport()
+        protocol.startProtocol()
+        for nonsense in (b"200 OKAY", b"HTTP/1.1 200 OK", b"\xff\xfe", b""):
+            protocol.datagramReceived(nonsense, ORCH)
+        self.assertFalse(protocol.registered)
+        clock.advance(1)
+        self.assertEqual(len(transport.written), 2)
+        protocol.stopProtocol()
+
+
+class ServiceTests(SynchronousTestCase):
+    def test_an_unresolvable_orchestrator_is_resolved_again_until_stopped(self) -> None:
+        from twisted.internet.defer import fail
+        from twisted.internet.error import DNSLookupError
+
+        from herd.scan.registrar import RegistrationService
+
+        class Reactor(Clock):
+            lookups = 0
+
+            def resolve(self, host: str):
+                self.lookups += 1
+                return fail(DNSLookupError(host))
+
+        reactor = Reactor()
+        service = RegistrationService(reactor, REGISTER, ("nowhere.invalid", 54000))
+        service.startService()
+        reactor.advance(5)
+        self.assertEqual(reactor.lookups, 2)
+        service.stopService()
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        reactor.advance(10)
+        self.assertEqual(reactor.lookups, 2)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from fakes import FakeDatagramTransport
 from herd.protocols.scan import Request
-from herd.scan.orchestrator import Orchestrator
-from herd.scan.udp import OrchestratorProtocol
+from herd.scan.orchestrator.connection import OrchestratorProtocol
+from herd.scan.orchestrator.service import Orchestrator
+from tests.fakes import FakeDatagramTransport
 
 PEER = ("127.0.0.1", 40000)
 
@@ -44,7 +44,7 @@ class OrchestratorProtocolTests(SynchronousTestCase):
             self.assertTrue(reply.startswith(b"400 ERROR "), (message, reply))
             self.assertLessEqual(len(reply), 1024)
         self.assertEqual(self.orchestrator.queue.depth, 0)
-        self.assertEqual(self.orchestrator.workers, {})
+        self.assertEqual(len(self.orchestrator.pool), 0)
 
     def test_a_crash_in_the_service_is_answered_and_logged(self) -> None:
         def broken(request: Request, sender: str) -> bytes:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred, TimeoutError, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
-from herd.protocols.scan import CheckRequest
+from herd.core.tokens import Tokens
+from herd.protocols.scan import CheckRequest, parse_check
 from herd.protocols.scan_replies import Failed, Found, NotFound
-from herd.scan.worker_client import CheckClient, WorkerProtocolError, send_check
+from herd.scan.orchestrator.worker_connection import CheckClient, WorkerProtocolError, send_check
 
 REQUEST = CheckRequest("http://h/file1.html", "IRISH_CSE", "S1")
 
@@ -93,7 +94,8 @@ class SendCheckTests(SynchronousTestCase):
         clock.advance(59)
         self.assertNoResult(d)
         clock.advance(1)
-        self.failureResultOf(d, TimeoutError)
+        failure = self.failureResultOf(d, TimeoutError)
+        self.assertEqual(str(failure.value), "no answer from the worker within 60 s")  # a dead letter's reason
         self.assertTrue(endpoint.transport.disconnected)
 
     def test_connection_that_never_completes_times_out(self) -> None:
@@ -102,3 +104,12 @@ class SendCheckTests(SynchronousTestCase):
         d = send_check(endpoint, REQUEST, 5, clock)
         clock.advance(5)
         self.failureResultOf(d, TimeoutError)
+
+    def test_with_a_secret_the_check_carries_a_token_the_worker_accepts(self) -> None:
+        clock = Clock()
+        clock.advance(1_790_000_000)
+        endpoint = StringEndpoint()
+        send_check(endpoint, REQUEST, 60, clock, Tokens(b"s3cret", clock, window=30))
+        sent = parse_check(endpoint.transport.value())
+        self.assertEqual(sent, REQUEST)
+        Tokens(b"s3cret", clock, window=30).check(sent.signed(), sent.token)  # the worker's side

@@ -3,13 +3,16 @@
 Every reply is ASCII, ends with a newline and fits in ``MAX_REPLY`` bytes::
 
     200 OK [<job id>]
-    400 ERROR <reason>
+    400 ERROR <reason>                    (also 403 ERROR, 404 UNKNOWN, 500 ERROR, 503 BUSY, ...)
     200 YES <SiteID> <date-time>          (a worker's result: ad found, images saved)
     200 NO                                (a worker's result: ad not found)
     200 STATUS page <p>/<pages> workers <total> queued <jobs waiting>
     <id> <host> <port> <last sent> <last result> <state> <jobs done> <running>/<capacity>
     200 HITS <count>
     <worker id> <site id> <ad id> <fetch time> <folder>                   (newest first)
+    200 JOB <id> <state> ...
+    200 DEAD <count>
+    <job id> <site id> <ad id> <attempts> <time> <reason>                 (newest first)
 
 Times are ISO 8601 in UTC (``2026-11-24T09:05:03Z``), ``-`` when there is none yet.
 """
@@ -28,6 +31,9 @@ from herd.protocols.scan import MAX_REPLY, ProtocolError, decode_message
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 NEVER = "-"
+
+UNKNOWN = "404 UNKNOWN"
+"""The code that tells a worker the orchestrator does not know it (it registers again)."""
 
 
 def format_time(when: Optional[float]) -> str:
@@ -58,6 +64,34 @@ def format_error(reason: str, code: str = "400 ERROR") -> bytes:
     reason = _CONTROL.sub("?", reason)
     line = f"{code} {reason}"[: MAX_REPLY - 1]
     return line.encode("ascii") + b"\n"
+
+
+@frozen
+class Ack:
+    """``200 OK [<job id>]``: the request was taken (a CHECK's job id)."""
+
+    job_id: Optional[int] = None
+
+
+@frozen
+class Refusal:
+    """Any other answer to a request: its code (``400 ERROR``, ``404 UNKNOWN``, ...) and why."""
+
+    code: str
+    reason: str
+
+
+def parse_ack(data: bytes) -> Union[Ack, Refusal]:
+    """Parse the answer to a CHECK, REGISTER or HEARTBEAT; ProtocolError if it is neither."""
+    fields = decode_message(data, MAX_REPLY)
+    if fields[:2] == ["200", "OK"] and len(fields) <= 3:
+        if len(fields) == 2:
+            return Ack()
+        if fields[2].isdigit():
+            return Ack(int(fields[2]))
+    elif len(fields) >= 2 and fields[0].isdigit() and len(fields[0]) == 3 and fields[0] != "200":
+        return Refusal(f"{fields[0]} {fields[1]}", " ".join(fields[2:]))
+    raise ProtocolError(f"not an answer to a request: {' '.join(fields)[:80]!r}")
 
 
 @frozen
@@ -247,6 +281,32 @@ def format_job(job_id: int, state: str, words: Sequence[str]) -> bytes:
     line = " ".join(["200 JOB", str(job_id), state, *words])
     line = _CONTROL.sub("?", line.encode("ascii", "replace").decode("ascii"))
     return line[: MAX_REPLY - 1].encode("ascii") + b"\n"
+
+
+@frozen
+class JobState:
+    """One parsed JOB reply: the job, its state and the rest of the line."""
+
+    job_id: int
+    state: str  # queued, running, done, dead
+    detail: str  # "attempts <n>", "<worker> attempt <n> since <time>", "<worker> YES ...", ...
+
+    def to_line(self) -> str:
+        """The reply without its ``200 JOB``: ``<id> <state> <detail>``."""
+        return f"{self.job_id} {self.state} {self.detail}".rstrip()
+
+
+def parse_job(data: bytes) -> JobState:
+    """Parse a JOB reply; a reply that is not one (``404 ERROR no job 7``) is a ProtocolError
+    whose text is the reply."""
+    try:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ProtocolError("reply is not ASCII") from None
+    fields = text.split(" ", 4)
+    if len(fields) < 4 or fields[:2] != ["200", "JOB"] or not fields[2].isdigit():
+        raise ProtocolError(text[:MAX_REPLY])
+    return JobState(int(fields[2]), fields[3], fields[4] if len(fields) > 4 else "")
 
 
 @frozen

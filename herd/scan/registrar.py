@@ -1,9 +1,10 @@
 """A worker's link with the orchestrator over UDP: REGISTER, then HEARTBEATs.
 
 ``REGISTER <Hostname> <Port> <Identifier> capacity=<N>`` is sent until the orchestrator
-answers ``200 OK``: at first after ``retry`` seconds, then twice as long each time up to
-``max_retry``. Then ``HEARTBEAT <Identifier> running=<N>`` goes out every ``heartbeat``
-seconds. A ``404 UNKNOWN`` answer (the orchestrator lost its pool) or ``missed_limit``
+answers ``200 OK``: again when no answer came within ``retry`` seconds, then twice as long
+each time up to ``max_retry`` (``herd.core.timers.with_timeout``). Then
+``HEARTBEAT <Identifier> running=<N>`` goes out every ``heartbeat`` seconds (``LoopingCall``).
+Every answer is parsed by the codec (``parse_ack``). A ``404 UNKNOWN`` answer (the orchestrator lost its pool) or ``missed_limit``
 heartbeats in a row without an answer (it is down or restarting) send the worker back to
 registering, so it rejoins a restarted orchestrator by itself. With a shared secret, every
 message carries a fresh ``token=`` (``herd.core.tokens``).
@@ -15,13 +16,17 @@ from typing import Callable, Optional
 
 from attrs import evolve
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IListeningPort, IReactorTime
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from herd.core.timers import with_timeout
 from herd.core.tokens import Tokens
-from herd.protocols.scan import HeartbeatRequest, RegisterRequest
+from herd.protocols.scan import HeartbeatRequest, ProtocolError, RegisterRequest
+from herd.protocols.scan_replies import UNKNOWN, Ack, parse_ack
 
 Address = tuple[str, int]
 
@@ -54,14 +59,16 @@ class RegistrationProtocol(DatagramProtocol):
         self._missed_limit = missed_limit
         self._delay = retry
         self._missed = 0
-        self._timer: Optional[IDelayedCall] = None
+        self._answer: Optional[Deferred[None]] = None  # a REGISTER's, while one is awaited
+        self._beats = LoopingCall(self._beat)
+        self._beats.clock = clock
         self.registered = False
 
     def startProtocol(self) -> None:
         self._register()
 
     def stopProtocol(self) -> None:
-        self._schedule(None, None)
+        self._stop()
 
     def _send(self, request: object, signed: bytes) -> None:
         if self._tokens is not None:
@@ -72,9 +79,22 @@ class RegistrationProtocol(DatagramProtocol):
             self.log.warn("could not write to the orchestrator: {error}", error=error)
 
     def _register(self) -> None:
+        """Send REGISTER; without an answer within the delay, again after a longer one."""
         self._send(self.request, self.request.signed())
-        self._schedule(self._delay, self._register)
+        self._answer = Deferred()
+        with_timeout(self._answer, self._delay, self._clock, "answer to REGISTER")
+        self._answer.addCallbacks(self._registered, self._unanswered)
         self._delay = min(self._delay * 2, self._max_retry)
+
+    def _unanswered(self, failure: Failure) -> None:
+        if failure.check(TimeoutError):  # not cancelled: nobody answered in time
+            self._register()
+
+    def _registered(self, _: None) -> None:
+        self._answer = None
+        self.log.info("registered with the orchestrator at {peer}", peer=self.orchestrator)
+        self.registered = True
+        self._beats.start(self._heartbeat, now=False)
 
     def _beat(self) -> None:
         if self._missed >= self._missed_limit:
@@ -85,34 +105,41 @@ class RegistrationProtocol(DatagramProtocol):
         beat = HeartbeatRequest(self.request.worker_id, min(self._running(), 64))
         self._send(beat, beat.signed())
         self._missed += 1
-        self._schedule(self._heartbeat, self._beat)
 
     def _rejoin(self) -> None:
+        self._stop()
         self.registered = False
+        self._missed = 0
         self._delay = self._retry
         self._register()
 
-    def _schedule(self, delay: Optional[float], action: Optional[Callable[[], None]]) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None if delay is None else self._clock.callLater(delay, action)
+    def _stop(self) -> None:
+        """No more heartbeats, no REGISTER awaited."""
+        if self._beats.running:
+            self._beats.stop()
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            answer.cancel()
 
     def datagramReceived(self, datagram: bytes, addr: Address) -> None:
         if addr != self.orchestrator:
             self.log.warn("ignored a datagram from {peer}, not the orchestrator", peer=addr)
             return
-        reply = datagram.decode("ascii", "replace").strip()
-        if reply.startswith("200 OK"):
+        try:
+            reply = parse_ack(datagram)
+        except ProtocolError as error:
+            self.log.error("the orchestrator answered nonsense: {error}", error=str(error))
+            return
+        if isinstance(reply, Ack):
             self._missed = 0
-            if not self.registered:
-                self.log.info("registered with the orchestrator at {peer}", peer=addr)
-                self.registered = True
-                self._schedule(self._heartbeat, self._beat)
-        elif reply.startswith("404 UNKNOWN"):
+            if self._answer is not None:
+                self._answer.callback(None)
+        elif reply.code == UNKNOWN:
             self.log.info("the orchestrator does not know this worker: registering again")
             self._rejoin()
         else:
-            self.log.error("the orchestrator refused: {reply}", reply=reply[:200])
+            self.log.error("the orchestrator refused: {reply}",
+                           reply=f"{reply.code} {reply.reason}"[:200])
 
 
 class RegistrationService(Service):
@@ -133,7 +160,7 @@ class RegistrationService(Service):
         self._options = options
         self._port: Optional[IListeningPort] = None
         self._pending: Optional[Deferred[str]] = None
-        self._retry_call: Optional[IDelayedCall] = None
+        self._retry_call: Optional[Deferred[None]] = None  # resolving again, later
         self.protocol: Optional[RegistrationProtocol] = None
 
     def startService(self) -> None:
@@ -159,11 +186,12 @@ class RegistrationService(Service):
             "cannot resolve the orchestrator's host {host}; retrying in 5 s",
             host=self._orchestrator[0],
         )
-        self._retry_call = self._reactor.callLater(5, self._resolve)
+        self._retry_call = deferLater(self._reactor, 5, self._resolve)
+        self._retry_call.addErrback(lambda failure: failure.trap(CancelledError))  # stopped
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()
-        if self._retry_call is not None and self._retry_call.active():
+        if self._retry_call is not None:
             self._retry_call.cancel()
         if self._pending is not None:
             self._pending.cancel()

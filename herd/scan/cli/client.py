@@ -8,6 +8,7 @@ import time
 from typing import Optional, Sequence
 
 from herd.protocols.scan import ProtocolError, make_check
+from herd.protocols.scan_replies import Ack, parse_ack
 from herd.scan.cli.udp_client import NoAnswer, ask
 
 
@@ -29,6 +30,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _acknowledged(reply: bytes) -> bool:
+    try:
+        return isinstance(parse_ack(reply), Ack)
+    except ProtocolError:
+        return False
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run client-v2; the exit status is 0 when every try was acknowledged with 200."""
     args = parser().parse_args(argv)
@@ -46,15 +54,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"try {attempt}/{args.tries}: {message.decode()} -> {args.server}:{args.port}")
         started = time.monotonic()
         try:
-            reply = ask(args.server, args.port, message, args.timeout).decode("ascii", "replace")
+            reply = ask(args.server, args.port, message, args.timeout)
         except NoAnswer as error:
             print(f"error: {error}", file=sys.stderr)
             failures += 1
             continue
-        print(reply.strip())
+        print(reply.decode("ascii", "replace").strip())
         if args.showTime:
             print(f"time: {time.monotonic() - started:.6f} s")
-        failures += not reply.startswith("200")
+        failures += not _acknowledged(reply)
     return 1 if failures else 0
 
 

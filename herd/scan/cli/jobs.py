@@ -7,54 +7,30 @@ list), newest first.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Optional, Sequence
 
-from herd.protocols.scan import MAX_HITS
-from herd.protocols.scan_replies import format_time, parse_dead
-from herd.scan.cli.udp_client import ClientError, query
-
-
-def _orchestrator(prog: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("host", metavar="ORCH_HOST")
-    p.add_argument("port", metavar="ORCH_PORT", type=int)
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reply")
-    return p
-
-
-def _job_line(reply: bytes) -> str:
-    text = reply.decode("ascii", "replace").strip()
-    if not text.startswith("200 JOB "):
-        raise ValueError(text)
-    return text[len("200 JOB "):]
+from herd.protocols.scan_replies import format_time, parse_dead, parse_job
+from herd.scan.cli.orchestrator_query import ask, ask_recent, orchestrator_parser
 
 
 def job_status(argv: Optional[Sequence[str]] = None) -> int:
     """Print ``<id> <state> ...`` for one job; exit 1 if the orchestrator has no such job."""
-    p = _orchestrator("job-status", "Show one job's state.")
+    p = orchestrator_parser("job-status", "Show one job's state.")
     p.add_argument("job_id", metavar="ID", type=int)
     args = p.parse_args(argv)
-    try:
-        print(query(args.host, args.port, b"JOB %d" % args.job_id, args.timeout, _job_line))
-    except ClientError as error:
-        print(f"error: {error}", file=sys.stderr)
+    job = ask(args, b"JOB %d" % args.job_id, parse_job)
+    if job is None:
         return 1
+    print(job.to_line())
     return 0
 
 
 def dead_letters(argv: Optional[Sequence[str]] = None) -> int:
     """Print the last N jobs given up: id, site, ad string, attempts, time, reason."""
-    p = _orchestrator("dead-letters", "Show the jobs given up (the dead-letter list).")
-    p.add_argument("count", metavar="N", type=int, nargs="?", default=MAX_HITS)
-    args = p.parse_args(argv)
-    if not 1 <= args.count <= MAX_HITS:
-        p.error(f"N must be from 1 to {MAX_HITS}")
-    try:
-        letters = query(args.host, args.port, b"DEAD %d" % args.count, args.timeout, parse_dead)
-    except ClientError as error:
-        print(f"error: {error}", file=sys.stderr)
+    letters = ask_recent(argv, "dead-letters", "Show the jobs given up (the dead-letter list).",
+                         "jobs", b"DEAD", parse_dead)
+    if letters is None:
         return 1
     if not letters:
         print("no job given up")

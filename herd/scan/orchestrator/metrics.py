@@ -15,10 +15,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from herd.scan.snapshot import PoolSnapshot
-
-WORKER_STATES = ("idle", "busy", "unreachable", "dead")
-"""Exported on ``herd_scan_workers`` even when no worker is in them."""
+from herd.scan.orchestrator.pool import STATES
+from herd.scan.orchestrator.snapshot import PoolSnapshot
 
 RESULTS = ("yes", "no", "error", "dead")
 REFUSALS = ("busy", "denied", "malformed")
@@ -115,7 +113,7 @@ class SnapshotCollector(Collector):
         if pool is not None:
             queue.add_metric([], pool.queued)
             running.add_metric([], pool.running)
-            states = dict.fromkeys(WORKER_STATES, 0)
+            states = dict.fromkeys(STATES, 0)  # each exported, even at 0
             for worker in pool.workers:
                 states[worker.state] = states.get(worker.state, 0) + 1
             for state, count in states.items():

@@ -13,11 +13,15 @@ from twisted.python import usage
 from herd.core.allowlist import AllowList
 from herd.core.options import port_number, positive_float, positive_int
 from herd.core.tokens import Tokens, load_secret
-from herd.scan.metrics import NoMetrics, PoolMetrics
-from herd.scan.orchestrator import Orchestrator
-from herd.scan.store import Store
-from herd.scan.udp import OrchestratorProtocol
-from herd.scan.worker_client import check_on_worker
+from herd.scan.orchestrator.access import Access
+from herd.scan.orchestrator.connection import OrchestratorProtocol
+from herd.scan.orchestrator.metrics import NoMetrics, PoolMetrics
+from herd.scan.orchestrator.pool import Pool, Worker
+from herd.scan.orchestrator.queue import DispatchQueue, Job
+from herd.scan.orchestrator.service import Orchestrator
+from herd.scan.orchestrator.snapshot import take_snapshot
+from herd.scan.orchestrator.store import Store
+from herd.scan.orchestrator.worker_connection import check_on_worker
 
 log = Logger()
 
@@ -69,36 +73,38 @@ def makeService(options: Options) -> IService:
     """The orchestrator, its UDP port and, optionally, its dashboard."""
     from twisted.internet import reactor
 
-    check = partial(check_on_worker, reactor, timeout=options["job-timeout"],
-                    connect_timeout=options["connect-timeout"])
     secret = options["secret"]
     tokens = Tokens(secret, reactor, options["token-window"]) if secret else None
     if tokens is None:
         log.warn("no shared secret (--secret-file or $HERD_SECRET): anyone who can reach "
                  "this orchestrator may register a worker, and anyone may drive the workers")
+    check = partial(check_on_worker, reactor, timeout=options["job-timeout"],
+                    connect_timeout=options["connect-timeout"], tokens=tokens)
+    store = Store(options["db"])
+    pool = Pool(reactor, options["heartbeat-timeout"])
+    queue: DispatchQueue[Job, Worker] = DispatchQueue(pool)
+    snapshot = partial(take_snapshot, pool, queue, store, reactor)
+    dashboard = options["dashboard-port"] is not None
+    metrics = PoolMetrics(snapshot) if dashboard else NoMetrics()
     orchestrator = Orchestrator(
-        check, reactor, Store(options["db"]),
-        max_attempts=options["max-attempts"], max_queue=options["max-queue"],
-        heartbeat_timeout=options["heartbeat-timeout"], tokens=tokens,
-        clients=options["clients"], workers_allowed=options["workers"], group_commit=True,
+        check, reactor, store, pool, queue, metrics,
+        Access(options["clients"], options["workers"], tokens),
+        max_attempts=options["max-attempts"], max_queue=options["max-queue"], group_commit=True,
     )
     log.info("clients allowed: {clients}; workers allowed: {workers}; database {db}",
              clients=str(options["clients"]), workers=str(options["workers"]), db=options["db"])
     top = MultiService()
     orchestrator.setServiceParent(top)
-    metrics = NoMetrics()
-    if options["dashboard-port"] is not None:
+    if dashboard:
         from twisted.web.server import Site
 
-        from herd.scan.dashboard import dashboard_resource
+        from herd.scan.orchestrator.dashboard import dashboard_resource
 
-        metrics = PoolMetrics(orchestrator.snapshot)
         logs_root = Path(options["logs-root"]) if options["logs-root"] else None
-        site = Site(dashboard_resource(orchestrator.snapshot, metrics, logs_root))
+        site = Site(dashboard_resource(snapshot, metrics, logs_root))
         site.noisy = False
         internet.TCPServer(options["dashboard-port"], site,
                            interface=options["dashboard-interface"]).setServiceParent(top)
-    orchestrator.metrics = metrics
     udp = internet.UDPServer(
         options["port"], OrchestratorProtocol(orchestrator.handle, metrics.on_refused),
         interface=options["interface"],

@@ -2,9 +2,9 @@
 
 from twisted.application.service import ServiceMaker
 
-herd_orchestrator = ServiceMaker(
+herd_scan_orchestrator = ServiceMaker(
     "herd scan orchestrator",
-    "herd.scan.orchestrator_tap",
+    "herd.scan.orchestrator.tap",
     "UDP orchestrator of the herd scan pool: queues CHECK jobs for TCP workers.",
     "orchestrator",
 )

@@ -1,13 +1,22 @@
-"""The orchestrator as a worker's TCP client: send one CHECK line, wait for one result line."""
+"""The orchestrator as a worker's TCP client: send one CHECK line, wait for one result line.
+
+With a shared secret, each CHECK carries a fresh token (``herd.core.tokens``), so that only
+the orchestrator can drive a worker.
+"""
 
 from __future__ import annotations
 
+from typing import Optional
+
+from attrs import evolve
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IAddress, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
+from herd.core.timers import with_timeout
+from herd.core.tokens import Tokens
 from herd.protocols.scan import MAX_REPLY, CheckRequest, ProtocolError
 from herd.protocols.scan_replies import Result, parse_result
 
@@ -84,12 +93,16 @@ def send_check(
     request: CheckRequest,
     timeout: float,
     clock: IReactorTime,
+    tokens: Optional[Tokens] = None,
 ) -> Deferred[Result]:
-    """Connect through ``endpoint``, run ``request``, fail after ``timeout`` seconds."""
+    """Connect through ``endpoint``, run ``request`` (signed with ``tokens`` if given);
+    ``TimeoutError`` after ``timeout`` seconds, the connection then aborted."""
+    if tokens is not None:
+        request = evolve(request, token=tokens.make(request.signed()))
     client = CheckClient(request)
     d: Deferred[Result] = endpoint.connect(_OneClient(client))
     d.addCallback(lambda _: client.result)
-    d.addTimeout(timeout, clock)
+    with_timeout(d, timeout, clock, "answer from the worker")
     return d
 
 
@@ -100,8 +113,9 @@ def check_on_worker(
     request: CheckRequest,
     timeout: float = 60.0,
     connect_timeout: float = 5.0,
+    tokens: Optional[Tokens] = None,
 ) -> Deferred[Result]:
     """Run ``request`` on the worker at ``host``:``port`` over TCP."""
     endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
-    return send_check(endpoint, request, timeout, reactor)
+    return send_check(endpoint, request, timeout, reactor, tokens)
 

@@ -19,6 +19,7 @@ from typing import Iterable, Optional, Union
 from attrs import frozen
 
 from herd.protocols.scan import CheckRequest
+from herd.scan.orchestrator.pool import Worker
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -55,20 +56,6 @@ class StoredJob:
     detail: Optional[str]
 
 
-@frozen
-class StoredWorker:
-    """A worker as stored (its liveness is not: it is learnt again from heartbeats)."""
-
-    worker_id: str
-    host: str
-    port: int
-    capacity: int
-    registered: float
-    last_sent: Optional[float]
-    last_result: Optional[float]
-    jobs_done: int
-
-
 _JOB_COLUMNS = "id, url, ad_id, site_id, state, submitted, started, finished, attempts, worker_id, result, detail"
 
 
@@ -96,9 +83,11 @@ class Store:
         self._db.execute("BEGIN")
 
     def commit(self) -> None:
+        """Make the writes since ``begin`` durable."""
         self._db.execute("COMMIT")
 
     def rollback(self) -> None:
+        """Forget the writes since ``begin``."""
         self._db.execute("ROLLBACK")
 
     def add_job(self, request: CheckRequest, now: float) -> int:
@@ -143,6 +132,7 @@ class Store:
         return cursor.rowcount == 1
 
     def job(self, job_id: int) -> Optional[StoredJob]:
+        """One job, or None if there is no such job."""
         row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
         return None if row is None else _job(row)
 
@@ -166,7 +156,8 @@ class Store:
         rows = self._db.execute("SELECT result, COUNT(*) FROM jobs WHERE result IS NOT NULL GROUP BY result")
         return dict(rows.fetchall())
 
-    def save_worker(self, worker: StoredWorker) -> None:
+    def save_worker(self, worker: Worker) -> None:
+        """Store what outlives a restart of ``worker`` (not its state: heartbeats tell it)."""
         self._db.execute(
             "INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (worker.worker_id, worker.host, worker.port, worker.capacity, worker.registered,
@@ -176,5 +167,8 @@ class Store:
     def delete_workers(self, worker_ids: Iterable[str]) -> None:
         self._db.executemany("DELETE FROM workers WHERE worker_id=?", [(w,) for w in worker_ids])
 
-    def workers(self) -> list[StoredWorker]:
-        return [StoredWorker(*row) for row in self._db.execute("SELECT * FROM workers ORDER BY worker_id")]
+    def workers(self) -> list[Worker]:
+        """The workers stored, as ``unreachable`` until they show they are alive."""
+        return [Worker(*row) for row in self._db.execute(
+            "SELECT worker_id, host, port, capacity, registered, last_sent, last_result, jobs_done "
+            "FROM workers ORDER BY worker_id")]

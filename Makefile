@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.herd-installed
 
-.PHONY: test demo install clean browser
+.PHONY: test demo install clean browser netcat
 
 install: $(INSTALLED)
 
@@ -32,11 +32,25 @@ browser:
 			echo "warning: could not install chromium; the browser test will be skipped" >&2; }; \
 	else echo "warning: no chromium and no apt-get as root; the browser test will be skipped" >&2; fi
 
-test: $(INSTALLED) browser
+# Debian's netcat-openbsd for the lottery's bin/validar-echo-server.sh (Part 1). Never fails
+# the run: without apt (or root), it warns and that test skips.
+netcat:
+	@if command -v nc >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's netcat-openbsd for the echo server check"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		out=$$( { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+			netcat-openbsd; } 2>&1 ) \
+		|| { printf '%s\n' "$$out" | tail -n 5 >&2; \
+			echo "warning: could not install netcat-openbsd; the echo check test will be skipped" >&2; }; \
+	else echo "warning: no nc and no apt-get as root; the echo check test will be skipped" >&2; fi
+
+test: $(INSTALLED) browser netcat
 	$(BIN)/python -m pytest
 
 demo: $(INSTALLED)
 	$(BIN)/python demo/run-demo
+	$(BIN)/python -m herd.lottery.cli.up 5 --workdir logs/lottery
 
 clean:
 	rm -rf $(VENV) build *.egg-info logs twisted/plugins/dropin.cache

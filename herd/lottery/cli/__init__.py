@@ -1,0 +1,1 @@
+"""The lottery's scripts: ``agency``, ``lottery-up``, the compose generator."""

@@ -1,0 +1,1 @@
+"""The echo server of the course's Part 1: ``twistd echo-server``."""

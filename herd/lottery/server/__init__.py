@@ -1,0 +1,1 @@
+"""The lottery server: ``twistd lottery``."""

@@ -115,7 +115,7 @@ class SchedulerTests(SynchronousTestCase):
         self.assertEqual(self.store.attempts(jobs[1].id), 2)
 
     def test_a_result_that_arrives_after_requeue_wins_once(self) -> None:
-        slow = self.join("slow")
+        self.join("slow")  # holds the job first, then never answers
         job = self.submit()
         self.clock.advance(0)
         self.clock.advance(31)  # timed out: queued again

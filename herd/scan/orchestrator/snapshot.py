@@ -7,7 +7,6 @@ queue and the store; readers never touch their state. Times are seconds since th
 
 from __future__ import annotations
 
-
 from attrs import frozen
 from twisted.internet.interfaces import IReactorTime
 

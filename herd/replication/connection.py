@@ -10,7 +10,7 @@ peer is, from its ``hello`` or its first message: ``conn.peer``).
 
 from __future__ import annotations
 
-from typing import Optional, Protocol as Interface
+from typing import Any, Optional, Protocol as Interface
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
@@ -42,6 +42,27 @@ class Handler(Interface):
     def refused(self, conn: Conn, why: str) -> None: ...
     def disconnected(self, conn: Conn) -> None: ...
 
+
+
+class Component:
+    """What every component's service does with a connection unless it says otherwise.
+
+    Subclasses set ``name`` (``S1``, ``LFD1``, ``GFD``, ``RM``, ``C1``) and ``console`` and
+    override what matters to them; a refused message is always printed, naming the sender.
+    """
+
+    name: str
+    console: Any
+
+    def connected(self, conn: Conn) -> None:
+        """A connection is up (nothing to do by default)."""
+
+    def disconnected(self, conn: Conn) -> None:
+        """A connection is gone (nothing to do by default)."""
+
+    def refused(self, conn: Conn, why: str) -> None:
+        """Print a refused message with its sender and the reason."""
+        self.console.say(f"{self.name}: refused a message from {conn.describe()}: {why}")
 
 @implementer(IHalfCloseableProtocol)
 class MessageConnection(Protocol, TimeoutMixin):

@@ -16,14 +16,14 @@ from typing import IO, Callable, Optional
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from herd.replication.connection import Conn
+from herd.replication.connection import Component, Conn
 from herd.replication.console import Console
 from herd.protocols.replication import (
     Assignment, ClientHello, Hello, Message, Reply, Request, text,
 )
 
 
-class ClientCore:
+class ClientCore(Component):
     """One client's decisions; connections are set with ``server_up``/``server_down``."""
 
     def __init__(self, name: str, clock: IReactorTime, console: Console,
@@ -80,15 +80,6 @@ class ClientCore:
 
     def server_down(self, name: str) -> None:
         self.conns.pop(name, None)
-
-    def connected(self, conn: Conn) -> None:
-        pass
-
-    def disconnected(self, conn: Conn) -> None:
-        pass
-
-    def refused(self, conn: Conn, why: str) -> None:
-        self.console.say(f"{self.name}: refused a message from {conn.describe()}: {why}")
 
     def received(self, conn: Conn, m: Message) -> None:
         if conn is self.rm_conn and isinstance(m, Assignment) and m.client == self.name:

@@ -17,7 +17,7 @@ from twisted.internet.task import LoopingCall
 
 from herd.core.failure import FailureDetector
 from herd.replication.cluster import GFD, RM, Cluster
-from herd.replication.connection import Conn
+from herd.replication.connection import Component, Conn
 from herd.replication.console import Console
 from herd.replication.membership import Membership as Members
 from herd.protocols.replication import (
@@ -25,8 +25,10 @@ from herd.protocols.replication import (
 )
 
 
-class GlobalDetector:
+class GlobalDetector(Component):
     """The GFD's decisions."""
+
+    name = GFD
 
     def __init__(self, cluster: Cluster, clock: IReactorTime, console: Console,
                  heartbeat_freq: float) -> None:
@@ -84,15 +86,9 @@ class GlobalDetector:
     def rm_down(self) -> None:
         self.rm_conn = None
 
-    def connected(self, conn: Conn) -> None:
-        pass
-
     def disconnected(self, conn: Conn) -> None:
         if conn.peer is not None and self.lfds.get(conn.peer) is conn:
             del self.lfds[conn.peer]
-
-    def refused(self, conn: Conn, why: str) -> None:
-        self.console.say(f"{GFD}: refused a message from {conn.describe()}: {why}")
 
     def received(self, conn: Conn, m: Message) -> None:
         if conn is self.rm_conn:

@@ -18,14 +18,14 @@ from twisted.internet.task import LoopingCall
 
 from herd.core.failure import FailureDetector
 from herd.replication.cluster import GFD, Cluster
-from herd.replication.connection import Conn
+from herd.replication.connection import Component, Conn
 from herd.replication.console import Console
 from herd.protocols.replication import (
     Heartbeat, Hello, Launch, Membership, Message, Ready, Role, SendCheckpoint, text,
 )
 
 
-class LocalDetector:
+class LocalDetector(Component):
     """One LFD's decisions."""
 
     def __init__(self, name: str, cluster: Cluster, clock: IReactorTime, console: Console,
@@ -106,15 +106,6 @@ class LocalDetector:
             self.gfd_conn.send(m)
 
     # -- messages -----------------------------------------------------------------------
-
-    def connected(self, conn: Conn) -> None:
-        pass
-
-    def disconnected(self, conn: Conn) -> None:
-        pass
-
-    def refused(self, conn: Conn, why: str) -> None:
-        self.console.say(f"{self.name}: refused a message from {conn.describe()}: {why}")
 
     def received(self, conn: Conn, m: Message) -> None:
         if conn is self.replica_conn:

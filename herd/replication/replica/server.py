@@ -25,7 +25,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from herd.replication.cluster import Cluster
-from herd.replication.connection import Conn
+from herd.replication.connection import Component, Conn
 from herd.replication.console import Console
 from herd.replication.replica.acks import HeldReplies
 from herd.protocols.replication import (
@@ -34,7 +34,7 @@ from herd.protocols.replication import (
 )
 
 
-class Replica:
+class Replica(Component):
     """One replica's state machine."""
 
     log = Logger()
@@ -74,18 +74,12 @@ class Replica:
 
     # -- connections -------------------------------------------------------------------
 
-    def connected(self, conn: Conn) -> None:
-        pass
-
     def disconnected(self, conn: Conn) -> None:
         if conn is self.lfd_conn:
             self.lfd_conn = None
         for client, c in list(self.client_conns.items()):
             if c is conn:
                 del self.client_conns[client]
-
-    def refused(self, conn: Conn, why: str) -> None:
-        self.console.say(f"{self.name}: refused a message from {conn.describe()}: {why}")
 
     def peer_up(self, name: str, conn: Conn) -> None:
         """My link to replica ``name`` is up."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Optional
 
 from herd.replication.cluster import GFD, RM, Cluster
-from herd.replication.connection import Conn
+from herd.replication.connection import Component, Conn
 from herd.replication.console import Console
 from herd.replication.membership import Membership as Members
 from herd.protocols.replication import (
@@ -31,8 +31,10 @@ from herd.protocols.replication import (
 )
 
 
-class Manager:
+class Manager(Component):
     """The RM's decisions."""
+
+    name = RM
 
     def __init__(self, cluster: Cluster, console: Console, mode: str) -> None:
         self.cluster = cluster
@@ -49,9 +51,6 @@ class Manager:
 
     # -- connections --------------------------------------------------------------------
 
-    def connected(self, conn: Conn) -> None:
-        pass
-
     def disconnected(self, conn: Conn) -> None:
         if conn is self.gfd_conn:
             self.gfd_conn = None
@@ -60,9 +59,6 @@ class Manager:
             if c is conn:
                 del self.clients[client]
                 self._told.pop(client, None)
-
-    def refused(self, conn: Conn, why: str) -> None:
-        self.console.say(f"{RM}: refused a message from {conn.describe()}: {why}")
 
     def received(self, conn: Conn, m: Message) -> None:
         if conn.peer is None:

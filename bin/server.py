@@ -2,17 +2,17 @@
 """server.py NAME [options]: run server NAME of the places herd (see herd/places/cli/server.py).
 
 The specification's entry point: ``python3 bin/server.py Goloman``. A thin wrapper: it runs
-``herd.places.cli.server`` with the project's .venv (or this Python), which runs
-``twistd -n places --name NAME`` in the foreground.
+``herd.places.cli.server`` with the checkout's .venv (or this Python), which runs the
+server in that process (no twistd), listening a few tenths of a second after the start.
 """
 
 import os
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
-python = HERE / ".venv" / "bin" / "python"
-if not python.exists():
-    python = Path(sys.executable)
-env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
-os.execve(str(python), [str(python), "-m", "herd.places.cli.server", *sys.argv[1:]], env)
+HERE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+python = os.path.join(HERE, ".venv", "bin", "python")
+if not os.path.exists(python):
+    python = sys.executable
+paths = [HERE, os.environ.get("PYTHONPATH", "")]
+env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+os.execve(python, [python, "-m", "herd.places.cli.server", *sys.argv[1:]], env)

@@ -51,9 +51,11 @@ def links_up(logs: Path, name: str) -> set[str]:
 
 
 def write_topology(path: Path, names: list[str], links: list[list[str]]) -> dict[str, int]:
-    """A topology file with a free loopback port per server; returns the ports."""
+    """A topology file with two free loopback ports per server (client, peer); returns the
+    client ports."""
     ports = {name: free_port() for name in names}
-    path.write_text(json.dumps({"host": LOOPBACK, "servers": ports, "links": links}))
+    servers = {name: {"port": port, "peer_port": free_port()} for name, port in ports.items()}
+    path.write_text(json.dumps({"host": LOOPBACK, "servers": servers, "links": links}))
     return ports
 
 

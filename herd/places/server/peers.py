@@ -117,14 +117,36 @@ class Neighbours(MultiService):
         self._known = known
         self._traffic = traffic
         self.links: dict[str, PeerLink] = {}
+        self._services: dict[str, ClientService] = {}
+        self._hurrying: set[str] = set()
         for name, address in sorted(addresses.items()):
             endpoint = TCPEndpoint(reactor, address.host, address.peer, timeout=5)
-            ClientService(
+            self._services[name] = ClientService(
                 endpoint,
                 _LinkFactory(self, name),
                 retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=max_retry_delay),
                 clock=reactor,
-            ).setServiceParent(self)
+            )
+            self._services[name].setServiceParent(self)
+
+    def hurry(self, name: str) -> None:
+        """``name`` just connected to us, so it is up: if our link to it is down, try now.
+
+        Without this, a server started a while after its neighbour would wait for that
+        neighbour's next retry (up to ``max_retry_delay``) before getting its floods. The
+        link's ClientService is restarted, which connects at once.
+        """
+        service = self._services.get(name)
+        if service is None or name in self.links or name in self._hurrying or not self.running:
+            return
+        self._hurrying.add(name)
+
+        def restart(_: object) -> None:
+            self._hurrying.discard(name)
+            if self.running and not service.running:
+                service.startService()
+
+        service.stopService().addBoth(restart)
 
     def flood(self, at: At, exclude: Optional[str]) -> None:
         """Send ``at`` to every neighbour that is up, except ``exclude``."""

@@ -129,7 +129,8 @@ def makeService(options: Options) -> IService:
     server = PlacesServer(name, reactor, provider, neighbours.flood)
     top = MultiService()
     TrafficLogService(Path(options["log"])).setServiceParent(top)
-    factory = PlacesFactory(server, traffic, reactor, idle_timeout=options["idle-timeout"])
+    factory = PlacesFactory(server, traffic, reactor, idle_timeout=options["idle-timeout"],
+                            on_peer=neighbours.hurry)
     interface = options["interface"] if options["interface"] is not None else address.host
     internet.TCPServer(address.port, factory, interface=interface).setServiceParent(top)
     internet.TCPServer(address.peer, factory, interface=interface).setServiceParent(top)

@@ -1,7 +1,7 @@
 """Places herd benchmark: how fast a location crosses the herd, how many IAMATs a server takes.
 
 Everything runs on 127.0.0.1: the specification's five servers, each started as
-``places-server NAME`` (``bin/server.py``, ``twistd -n places``) through ``herd.testing.places``, on free
+``places-server NAME`` (what ``bin/server.py`` runs) through ``herd.testing.places``, on free
 ports; every process is stopped at the end, also on error or Ctrl-C.
 
 1. Propagation to the farthest server: IAMATs for fresh clients are sent to Hands, one at a

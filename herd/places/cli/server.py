@@ -14,7 +14,10 @@ file named by ``$HERD_PLACES_TOPOLOGY``, else the packaged one (the first that n
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
+
+if TYPE_CHECKING:
+    from herd.places.server.tap import Options
 
 USAGE = "usage: server.py NAME [--topology FILE] [twistd places options]"
 
@@ -55,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run(config)
 
 
-def run(config: "Options") -> int:  # type: ignore[name-defined]  # noqa: F821
+def run(config: "Options") -> int:
     """Start the service of ``config`` on the global reactor and run it until stopped."""
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError

@@ -10,6 +10,7 @@ higher): a herd whose ports are busy on this machine is skipped, saying which.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -55,8 +56,6 @@ def graders(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     if which == "juzang":
         shutil.copy(GRADER_HERDS[which], tmp_path / "topology.json")
     else:
-        import os
-
         env = dict(os.environ, HERD_PLACES_TOPOLOGY=str(GRADER_HERDS[which]))
     with NohupHerd(tmp_path, BIN / "server.py", env) as nohup:
         yield which, nohup

@@ -7,11 +7,14 @@ connection per command, written, half-closed, the whole reply read.
 from __future__ import annotations
 
 import json
+import shlex
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+import psutil
 from attrs import Factory, frozen
 
 from herd.testing.processes import LOOPBACK, ProcessGroup, command, free_port, tcp_accepts, wait_for
@@ -51,9 +54,11 @@ def links_up(logs: Path, name: str) -> set[str]:
 
 
 def write_topology(path: Path, names: list[str], links: list[list[str]]) -> dict[str, int]:
-    """A topology file with a free loopback port per server; returns the ports."""
+    """A topology file with two free loopback ports per server (client, peer); returns the
+    client ports."""
     ports = {name: free_port() for name in names}
-    path.write_text(json.dumps({"host": LOOPBACK, "servers": ports, "links": links}))
+    servers = {name: {"port": port, "peer_port": free_port()} for name, port in ports.items()}
+    path.write_text(json.dumps({"host": LOOPBACK, "servers": servers, "links": links}))
     return ports
 
 
@@ -102,3 +107,77 @@ def start_herd(group: ProcessGroup, workdir: Path, *options: str,
         herd.start(name, *options)
     herd.wait_links()
     return herd
+
+
+GRADER_HERDS = {"juzang": DEFAULT.with_name("herd-juzang.json"), "hill": DEFAULT.with_name("herd-hill.json")}
+"""The two herds of the course's graders that herd ships as examples."""
+
+
+class NohupHerd:
+    """Servers started and stopped exactly as the course's graders do, in ``workdir``.
+
+    ``start(name)`` runs ``nohup python3 <server.py> NAME &`` in a shell whose output goes to
+    ``workdir/nohup.out``; ``kill(port)`` runs ``lsof -ti:PORT | xargs kill``. The servers
+    outlive the shell (as with the graders), so ``stop_all`` (also run on leaving a ``with``
+    block) ends every one still alive, by the pid the shell wrote: SIGTERM, then SIGKILL.
+    """
+
+    def __init__(self, workdir: Path, server_py: Path, env: Optional[dict[str, str]] = None) -> None:
+        self.workdir = workdir
+        self.server_py = server_py
+        self.env = env
+        self.pids: dict[str, int] = {}
+
+    def __enter__(self) -> "NohupHerd":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_all()
+
+    def start(self, name: str) -> int:
+        """``nohup python3 server.py NAME &``; returns the server's pid."""
+        pidfile = self.workdir / f".{name}.pid"
+        line = f"nohup python3 {shlex.quote(str(self.server_py))} {shlex.quote(name)} & echo $! > {shlex.quote(str(pidfile))}"
+        with open(self.workdir / "nohup.out", "ab") as out:
+            subprocess.run(["sh", "-c", line], cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=subprocess.STDOUT, env=self.env, check=True, timeout=10)
+        self.pids[name] = int(pidfile.read_text())
+        return self.pids[name]
+
+    def alive(self, name: str) -> bool:
+        """Whether server ``name`` still runs."""
+        return _ours(self.pids.get(name), self.server_py) is not None
+
+    def kill(self, port: int) -> None:
+        """``lsof -ti:PORT | xargs kill``, as the graders stop a server."""
+        subprocess.run(["sh", "-c", f"lsof -ti:{port} | xargs kill"], cwd=self.workdir,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+
+    def stop_all(self) -> None:
+        """End every server started here that still runs."""
+        procs = [p for p in (_ours(pid, self.server_py) for pid in self.pids.values()) if p is not None]
+        for proc in procs:
+            proc.terminate()
+        _, left = psutil.wait_procs(procs, timeout=5)
+        for proc in left:
+            proc.kill()
+        psutil.wait_procs(left, timeout=5)
+
+
+def _ours(pid: Optional[int], server_py: Path) -> Optional[psutil.Process]:
+    """The process ``pid`` if it still runs ``server_py`` (not a recycled pid)."""
+    if pid is None:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        running = proc.status() != psutil.STATUS_ZOMBIE and any("herd.places.cli.server" in a or
+                                                               str(server_py) in a for a in proc.cmdline())
+    except psutil.Error:
+        return None
+    return proc if running else None
+
+
+def lsof_pids(port: int) -> set[int]:
+    """What ``lsof -ti:PORT`` lists: every process with a socket on ``port``."""
+    out = subprocess.run(["lsof", "-ti:%d" % port], capture_output=True, timeout=10).stdout
+    return {int(line) for line in out.split()}

@@ -9,7 +9,7 @@ belongs to a neighbour: it carries flooded AT lines and gets no replies.
 from __future__ import annotations
 
 from collections import deque
-from typing import Optional
+from typing import Callable, Optional
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
@@ -120,6 +120,9 @@ class PlacesProtocol(Protocol, TimeoutMixin):
             self.who = f"server {self._peer_server}"
             self.setTimeout(None)  # a neighbour's feed stays open
             self._traffic.peer_up(self._peer_server, "incoming")
+            on_peer = getattr(self.factory, "on_peer", None)
+            if on_peer is not None:
+                on_peer(self._peer_server)
         else:
             self._answer(succeed(invalid_reply(line)), line)
 
@@ -165,12 +168,15 @@ class PlacesFactory(Factory):
     noisy = False
 
     def __init__(
-        self, server: PlacesServer, traffic: TrafficLog, clock: IReactorTime, idle_timeout: float = 120.0
+        self, server: PlacesServer, traffic: TrafficLog, clock: IReactorTime, idle_timeout: float = 120.0,
+        on_peer: Optional[Callable[[str], None]] = None,
     ) -> None:
         self.server = server
         self.traffic = traffic
         self.clock = clock
         self.idle_timeout = idle_timeout
+        self.on_peer = on_peer
+        """Called with a neighbour's name when it connects (``Neighbours.hurry``)."""
 
     def buildProtocol(self, addr: object) -> PlacesProtocol:
         protocol = PlacesProtocol(self.server, self.traffic, self.idle_timeout)

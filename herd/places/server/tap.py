@@ -1,4 +1,9 @@
-"""``twistd places --name NAME``: one server of the places herd, wired to the reactor."""
+"""``twistd places --name NAME``: one server of the places herd, wired to the reactor.
+
+Imports only what serving needs: the places provider (treq, the GeoNames data) is made on
+the first WHATSAT, off the reactor thread (``herd.places.server.lazy``), so that a server
+listens a few tenths of a second after it starts.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,16 @@ from twisted.application.service import IService, MultiService, Service
 from twisted.logger import ILogObserver, Logger, globalLogPublisher
 from twisted.python import usage
 
-from herd.core.http import http_client
 from herd.core.options import positive_float
 from herd.places.server.peers import Neighbours
 from herd.places.server.connection import PlacesFactory
-from herd.places.server.provider import key_from_environment, make_provider
+from herd.places.server.lazy import (
+    LazyProvider,
+    google_places,
+    key_from_environment,
+    offline_places,
+    reactor_thread_pool,
+)
 from herd.places.server.service import PlacesServer
 from herd.places.topology import DEFAULT, Topology, TopologyError, load_topology
 from herd.places.server.traffic import TrafficFile, TrafficLog
@@ -89,22 +99,25 @@ class TrafficLogService(Service):
 
 
 def makeService(options: Options) -> IService:
-    """The server's port, its links to its neighbours and its traffic log."""
+    """The server's two ports, its links to its neighbours and its traffic log.
+
+    Clients connect to the server's port; neighbours to its peer port (see
+    ``herd.places.topology``). Both ports take the same commands.
+    """
     from twisted.internet import reactor
 
     name: str = options["name"]
     herd: Topology = options["herd"]
     address = herd.address(name)
     traffic = TrafficLog(name)
-    provider = make_provider(
-        http_client(reactor, connect_timeout=options["places-timeout"]),
-        reactor,
-        options["places-key"] or key_from_environment(),
-        options["places-url"],
-        timeout=options["places-timeout"],
-        min_population=options["offline-population"],
-    )
-    log.info("{name}: places from {provider}", name=name, provider=provider.name)
+    key = options["places-key"] or key_from_environment()
+    if key:
+        recipe = google_places(reactor, key, options["places-url"], options["places-timeout"])
+    else:
+        recipe = offline_places(options["offline-population"])
+    provider = LazyProvider("google" if key else "offline", recipe, reactor_thread_pool(reactor))
+    log.info("{name}: places from {provider}, loaded on the first WHATSAT", name=name,
+             provider=provider.name)
     neighbours = Neighbours(
         name,
         {other: herd.address(other) for other in herd.neighbours(name)},
@@ -116,8 +129,10 @@ def makeService(options: Options) -> IService:
     server = PlacesServer(name, reactor, provider, neighbours.flood)
     top = MultiService()
     TrafficLogService(Path(options["log"])).setServiceParent(top)
-    factory = PlacesFactory(server, traffic, reactor, idle_timeout=options["idle-timeout"])
+    factory = PlacesFactory(server, traffic, reactor, idle_timeout=options["idle-timeout"],
+                            on_peer=neighbours.hurry)
     interface = options["interface"] if options["interface"] is not None else address.host
     internet.TCPServer(address.port, factory, interface=interface).setServiceParent(top)
+    internet.TCPServer(address.peer, factory, interface=interface).setServiceParent(top)
     neighbours.setServiceParent(top)
     return top

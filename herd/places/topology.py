@@ -16,13 +16,14 @@ shipped with herd; ``find_topology`` picks the herd of a server by name.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from attrs import frozen
+
+from herd.core.jsonfile import read_json
 
 DEFAULT = Path(__file__).with_name("topology.json")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
@@ -73,13 +74,7 @@ class Topology:
 
 def load_topology(path: Path = DEFAULT) -> Topology:
     """Read and check a topology file."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise TopologyError(f"cannot read {path}: {error.strerror}") from None
-    except ValueError as error:
-        raise TopologyError(f"{path} is not valid JSON: {error}") from None
-    return parse_topology(raw, str(path))
+    return parse_topology(read_json(path, TopologyError), str(path))
 
 
 def parse_topology(raw: Any, source: str = "topology") -> Topology:

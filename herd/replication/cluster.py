@@ -22,6 +22,8 @@ from typing import Any, Optional
 
 from attrs import frozen
 
+from herd.core.jsonfile import read_json
+
 DEFAULT = Path(__file__).with_name("cluster.json")
 GFD = "GFD"
 RM = "RM"
@@ -111,13 +113,7 @@ def parse_cluster(raw: Any, source: str = "cluster") -> Cluster:
 
 def load_cluster(path: Path = DEFAULT) -> Cluster:
     """Read and check a cluster file."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ClusterError(f"cannot read {path}: {error.strerror}") from None
-    except ValueError as error:
-        raise ClusterError(f"{path} is not valid JSON: {error}") from None
-    return parse_cluster(raw, str(path))
+    return parse_cluster(read_json(path, ClusterError), str(path))
 
 
 def write_cluster(path: Path, ports: dict[str, int], host: str = "127.0.0.1",

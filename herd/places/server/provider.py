@@ -25,7 +25,6 @@ from twisted.web.client import ResponseFailed
 
 from herd.core.fetch import FetchError, read_body
 from herd.core.timers import with_timeout
-from herd.places.server.lazy import KEY_VARIABLES, key_from_environment  # noqa: F401 (re-exported)
 
 GOOGLE = "https://maps.googleapis.com"
 NEARBY_PATH = "/maps/api/place/nearbysearch/json"

@@ -21,9 +21,9 @@ from herd.places.server.provider import (
     GooglePlaces,
     OfflinePlaces,
     error_response,
-    key_from_environment,
     make_provider,
 )
+from herd.places.server.lazy import key_from_environment
 from herd.testing.fake_places import BAD_KEY_MESSAGE, NearbySearch, fake_places_root
 
 UCLA = (34.068930, -118.445127)

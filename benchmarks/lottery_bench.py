@@ -209,7 +209,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,10,100,max", help="batch sizes (max: the 8 kB maximum)")
     parser.add_argument("--profile", type=Path, help="also profile herd's server; stats go here")
     parser.add_argument("--herd-options", default="", help="extra options of twistd lottery, "
-                        "e.g. '--write-inline --group-linger 0'")
+                        "e.g. '--write-thread --group-linger 0'")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each server per size")
     parser.add_argument("--workdir", type=Path, help="stores and logs (default: a temporary directory)")
     args = parser.parse_args()

@@ -16,9 +16,14 @@ The disk's limit is measured too: one writer appending a small line and fsyncing
 
     .venv/bin/python benchmarks/lottery_bench.py [--sizes 1,10,100,max] [--rounds 3] [--profile DIR]
 
-Each size is measured ``--rounds`` times, herd and seed alternating, each run preceded by
-a fresh probe of the disk's fsync rate (the shared disk's rate moves a lot from second
-to second); the table gives medians of: bets stored per second (wall clock), each
+Each size is measured ``--rounds`` times, herd and seed alternating, each run preceded
+(and the last one followed) by a fresh probe of the disk's fsync rate, at least 0.5 s
+long, in the servers' own directory (the shared disk's rate moves a lot from second to
+second). ``fsyncs/s`` is the probes' median, ``seed fs/s`` the fsyncs per second the seed
+itself made (one per BET_BATCH: a lower bound of the disk's rate during its runs), the
+ratio the median of the paired (back to back) runs' ratios; the line ends with each run,
+the probes' range and how long the probe waited for a CPU (then it measured the load, not
+the disk). The table gives medians of: bets stored per second (wall clock), each
 server's CPU time per bet (all its processes; ``/proc/*/task/*/schedstat``), their ratio,
 and how long each server's processes waited for a CPU while runnable, per second of the
 run (above 1: more than one process waiting at once; the machine's other load shows here),
@@ -58,17 +63,31 @@ BETS_PER_AGENCY = {1: 400, 10: 2000, 100: 15000, 0: 15000}
 """Bets each agency sends at each batch size (0: the 8 kB maximum)."""
 
 
-def fsync_rate(directory: Path, count: int = 300) -> float:
-    """Appends-and-fsyncs per second of one writer of small lines (the disk's limit)."""
+def _cpu_wait() -> float:
+    """Seconds this thread has spent runnable but waiting for a CPU (``schedstat``)."""
+    with open("/proc/thread-self/schedstat") as stream:
+        return int(stream.read().split()[1]) / 1e9
+
+
+def fsync_rate(directory: Path, count: int = 300, seconds: float = 0.5) -> tuple[float, float]:
+    """Appends-and-fsyncs per second of one writer of small lines (the disk's limit), in
+    the servers' directory, the way herd's store writes (``O_APPEND``, one line, fsync),
+    for at least ``count`` fsyncs and ``seconds``; and the share of that time the probe
+    spent runnable but waiting for a CPU (a probe that waits for a CPU after each fsync
+    measures the machine's load, not the disk)."""
     path = directory / "fsync-probe"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         line = b"1,Santiago Lionel,Lorca,30904465,1999-03-17,2201\n"
+        done = 0
+        waited = _cpu_wait()
         started = time.perf_counter()
-        for _ in range(count):
+        while done < count or time.perf_counter() - started < seconds:
             os.write(fd, line)
             os.fsync(fd)
-        return count / (time.perf_counter() - started)
+            done += 1
+        elapsed = time.perf_counter() - started
+        return done / elapsed, (_cpu_wait() - waited) / elapsed
     finally:
         os.close(fd)
         path.unlink()
@@ -190,7 +209,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,10,100,max", help="batch sizes (max: the 8 kB maximum)")
     parser.add_argument("--profile", type=Path, help="also profile herd's server; stats go here")
     parser.add_argument("--herd-options", default="", help="extra options of twistd lottery, "
-                        "e.g. '--write-inline --group-linger 0'")
+                        "e.g. '--write-thread --group-linger 0'")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each server per size")
     parser.add_argument("--workdir", type=Path, help="stores and logs (default: a temporary directory)")
     args = parser.parse_args()
@@ -198,8 +217,8 @@ def main() -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="lottery-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     files = course_dataset(work)
-    print(f"{'batch':>6} {'bets/agency':>11} {'fsyncs/s':>9} {'herd bets/s':>12} {'seed bets/s':>12} "
-          f"{'ratio':>6} {'herd us/bet':>11} {'seed us/bet':>11} {'cpu ratio':>9} {'herd wait':>9} "
+    print(f"{'batch':>6} {'bets/agency':>11} {'fsyncs/s':>9} {'seed fs/s':>9} {'herd bets/s':>12} "
+          f"{'seed bets/s':>12} {'ratio':>6} {'herd us/bet':>11} {'seed us/bet':>11} {'cpu ratio':>9} {'herd wait':>9} "
           f"{'seed wait':>9} {'herd ack ms':>12} {'seed ack ms':>12}", flush=True)
     for text in args.sizes.split(","):
         size = 0 if text == "max" else int(text)
@@ -211,14 +230,20 @@ def main() -> int:
             herds.append(run_server("herd", work, hands, max_amount))
             disks.append(fsync_rate(work))
             seeds.append(run_server("seed", work, hands, max_amount))
+        disks.append(fsync_rate(work))
+        seed_frames = sum(1 for hand in hands for _ in batches(hand, max_amount))
         h = [median(run[i] for run in herds) for i in range(5)]
         x = [median(run[i] for run in seeds) for i in range(5)]
         label = text if size else "8 kB"
-        print(f"{label:>6} {len(hands[0]):>11,} {median(disks):>9,.0f} {h[0]:>12,.0f} {x[0]:>12,.0f} "
-              f"{h[0] / x[0]:>5.1f}x {h[1]:>11.1f} {x[1]:>11.1f} {x[1] / h[1]:>8.1f}x "
+        rates = sorted(rate for rate, _ in disks)
+        print(f"{label:>6} {len(hands[0]):>11,} {median(rates):>9,.0f} "
+              f"{x[0] * seed_frames / sum(map(len, hands)):>9,.0f} {h[0]:>12,.0f} {x[0]:>12,.0f} "
+              f"{median(a[0] / b[0] for a, b in zip(herds, seeds)):>5.1f}x {h[1]:>11.1f} {x[1]:>11.1f} {x[1] / h[1]:>8.1f}x "
               f"{h[2]:>9.2f} {x[2]:>9.2f} {h[3]:>5.2f}/{h[4]:<6.1f} {x[3]:>5.2f}/{x[4]:<6.1f}  "
               f"(herd {'/'.join(f'{run[0]:,.0f}' for run in herds)}; "
-              f"seed {'/'.join(f'{run[0]:,.0f}' for run in seeds)})", flush=True)
+              f"seed {'/'.join(f'{run[0]:,.0f}' for run in seeds)}; "
+              f"probe {rates[0]:,.0f}..{rates[-1]:,.0f}/s, waiting for a CPU "
+              f"{median(wait for _, wait in disks):.0%} of its time)", flush=True)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
             stats = args.profile / f"herd-{label.replace(' ', '')}.prof"

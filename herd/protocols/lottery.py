@@ -365,6 +365,14 @@ def acknowledge(value: int) -> ServerFrame:
     return ServerFrame(ServerKind.ACKNOWLEDGE, SIZE.pack(value))
 
 
+_ACK_HEADER = SERVER_HEADER.pack(ServerKind.ACKNOWLEDGE, SIZE.size)
+
+
+def acknowledgement(value: int) -> bytes:
+    """``acknowledge(value).encode()``, without the object (one per frame)."""
+    return _ACK_HEADER + SIZE.pack(value)
+
+
 NOT_YET = ServerFrame(ServerKind.WINNERS_READY, b"\x00")
 """The answer to GET_WINNERS before the draw."""
 

@@ -174,6 +174,24 @@ def test_the_next_group_waits_briefly_for_the_senders_of_the_last(tmp_path: Path
     store.close()
 
 
+def test_the_wait_for_stragglers_is_never_longer_than_a_write() -> None:
+    """(With ``timer``: writes measured at 0.5 ms cap the 2 ms linger at 0.5 ms.)"""
+    clock, written, ticks = Clock(), [], iter(range(1000))
+    commit = GroupCommit(lambda bets, ends: written.append(bets), maybeDeferred, clock, 0.002,
+                         timer=lambda: next(ticks) * 0.0005)
+    assert commit.write_time == 0.002
+    for _ in range(16):  # groups of 2; each write "takes" 0.5 ms: the average comes down
+        pair = [commit.submit(b"a\n"), commit.submit(b"b\n")]
+        clock.advance(0)
+        assert all(d.called for d in pair)
+    assert 0.0005 <= commit.write_time < 0.0006
+    lone = commit.submit(b"c\n")  # one sender of the two is back
+    clock.advance(0.0004)
+    assert not lone.called
+    clock.advance(0.0002)  # waited about one write's time, not 2 ms
+    assert lone.called and commit.groups == 17
+
+
 def test_without_linger_each_turn_is_a_group(tmp_path: Path) -> None:
     held, clock = Held(), Clock()
     service, store = make(tmp_path, 3, held, clock)

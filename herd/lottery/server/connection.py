@@ -28,7 +28,7 @@ from herd.protocols.lottery import (
     FrameParser,
     ProtocolError,
     ServerFrame,
-    acknowledge,
+    acknowledgement,
     batch_texts,
     betting_results,
     check_empty,
@@ -103,14 +103,11 @@ class LotteryConnection(Protocol, TimeoutMixin):
             answer: Union[Deferred, ServerFrame]
             if frame.kind is ClientKind.POST_BET:
                 answer = service.post_bet(frame.agency, _one(frame.payload))
-                answer.addCallback(acknowledge)
             elif frame.kind is ClientKind.BET_BATCH:
                 answer = service.batch(frame.agency, batch_texts(frame.payload))
-                answer.addCallback(acknowledge)
             elif frame.kind is ClientKind.BET_BATCH_END:
                 check_empty(frame)
                 answer = Deferred.fromCoroutine(service.end(frame.agency))
-                answer.addCallback(acknowledge)
             else:
                 check_empty(frame)
                 documents = service.winners(frame.agency)
@@ -124,12 +121,13 @@ class LotteryConnection(Protocol, TimeoutMixin):
         slot = _Slot()
         self._slots.append(slot)
         if isinstance(answer, ServerFrame):
-            self._fill(answer, slot)
-        else:
-            answer.addCallbacks(self._fill, self._failed, (slot,), None, (slot, frame))
+            slot.data = answer.encode()
+            self._flush()
+        else:  # an ACKNOWLEDGE of the value the Deferred fires with
+            answer.addCallbacks(self._acknowledge, self._failed, (slot,), None, (slot, frame))
 
-    def _fill(self, answer: ServerFrame, slot: _Slot) -> None:
-        slot.data = answer.encode()
+    def _acknowledge(self, value: int, slot: _Slot) -> None:
+        slot.data = acknowledgement(value)
         self._flush()
 
     def _failed(self, failure: Failure, slot: _Slot, frame: ClientFrame) -> None:

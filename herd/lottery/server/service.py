@@ -81,7 +81,7 @@ class LotteryService:
     def post_bet(self, agency: int, bet: Bet) -> Deferred[int]:
         """Store one bet; fires with its number once it is on disk."""
 
-        def stored(_: None) -> int:
+        def stored(_: object) -> int:
             if self.per_frame_logs:
                 self.log.info(
                     "action: apuesta_almacenada | result: success | dni: {dni} | numero: {numero}",
@@ -95,13 +95,16 @@ class LotteryService:
         """Store a batch (bets as ``herd.protocols.lottery.bet_text`` gives them); fires
         with how many of its bets are on disk (all of them)."""
 
-        def stored(_: None) -> int:
-            if self.per_frame_logs:
-                self.log.info("action: apuesta_recibida | result: success | cantidad: {cantidad}",
-                              cantidad=len(bets))
-            return len(bets)
+        count = len(bets)
+        stored = self._store(agency, bets, count)
+        if self.per_frame_logs:
+            stored.addCallback(self._log_batch)
+        return stored
 
-        return self._store(agency, bets).addCallback(stored)
+    def _log_batch(self, count: int) -> int:
+        self.log.info("action: apuesta_recibida | result: success | cantidad: {cantidad}",
+                      cantidad=count)
+        return count
 
     async def end(self, agency: int) -> int:
         """The agency has sent everything; returns its total once its end is on disk."""
@@ -144,9 +147,9 @@ class LotteryService:
 
     # Inside.
 
-    def _store(self, agency: int, bets: Sequence[str]) -> Deferred[None]:
-        """Queue the bets not stored yet; fires once they are on disk (a plain callback
-        chain, not a coroutine: this runs for every frame)."""
+    def _store(self, agency: int, bets: Sequence[str], value: object = None) -> Deferred:
+        """Queue the bets not stored yet; fires with ``value`` once they are on disk (a
+        plain callback chain, not a coroutine: this runs for every frame)."""
         try:
             self.check_agency(agency)
         except Refused:
@@ -173,14 +176,14 @@ class LotteryService:
         if agency in self._ended:
             if lines:
                 return fail(Refused(f"agency {agency} has already ended its bets"))
-            return self._commit.submit()  # a replay of stored bets: acknowledged again
+            return self._commit.submit(value=value)  # a replay of stored bets: acknowledged again
         self._rows |= fresh
         self._winners.setdefault(agency, []).extend(winning)
         self._counts[agency] = self._counts.get(agency, 0) + len(lines)
         if len(lines) < len(bets):
             self.log.info("agency {agency}: {n} bets already stored, kept once",
                           agency=agency, n=len(bets) - len(lines))
-        return self._commit.submit(b"".join(lines))
+        return self._commit.submit(b"".join(lines), value=value)
 
     @staticmethod
     def _row(agency: int, text: str) -> bytes:

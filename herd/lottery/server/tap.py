@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,7 +48,7 @@ class Options(usage.Options):
         ["config", "c", None, "INI file (default: config.ini in the working directory, if any)."],
         ["idle-timeout", None, 60.0, "Seconds before an idle connection is closed.", positive_float],
         ["group-linger", None, 0.002, "Longest wait (s) for the senders of the last group "
-         "before the next group is written (0: none).", float],
+         "before the next group is written, and never longer than a write takes (0: none).", float],
     ]
     optFlags = [
         ["write-thread", None, "Write and fsync in a thread, parsing frames meanwhile "
@@ -131,7 +132,7 @@ def makeService(options: Options) -> IService:
              store=str(store.directory), bets=sum(recovered.counts.values()),
              ended=sorted(recovered.ended), draw="done" if recovered.draw is not None else "pending")
     run = deferToThread if options["write-thread"] else maybeDeferred
-    commit = GroupCommit(store.append, run, reactor, options["group-linger"])
+    commit = GroupCommit(store.append, run, reactor, options["group-linger"], timer=time.perf_counter)
     service = LotteryService(
         agencies, recovered, commit,
         lambda winners, bets: deferToThread(store.record_draw, winners, bets),

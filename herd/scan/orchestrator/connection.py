@@ -6,11 +6,11 @@ from typing import Callable, Union
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.protocol import DatagramProtocol
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from herd.protocols.scan import ProtocolError, Request, parse_request
 from herd.protocols.scan_replies import format_error
+from herd.scan.loglevel import LevelLogger
 
 Address = tuple[str, int]
 
@@ -24,7 +24,7 @@ class OrchestratorProtocol(DatagramProtocol):
     serving.
     """
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(
         self,

@@ -21,7 +21,6 @@ from typing import Any, Callable, Optional, Union
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from herd.protocols.scan import (
@@ -49,6 +48,7 @@ from herd.protocols.scan_replies import (
     format_status,
     format_time,
 )
+from herd.scan.loglevel import LevelLogger
 from herd.scan.orchestrator.access import Access
 from herd.scan.orchestrator.metrics import NoMetrics
 from herd.scan.orchestrator.pool import Pool, Worker
@@ -75,7 +75,7 @@ def result_kind(result: Result) -> tuple[str, Optional[str]]:
 class Orchestrator(Service):
     """Queue CHECK jobs, hand them to workers with free slots, record what they answer."""
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(
         self,
@@ -252,7 +252,7 @@ class Orchestrator(Service):
         now = self._clock.seconds()
         attempt = self.store.start_job(job.job_id, worker.worker_id, now)
         self.metrics.on_dispatched(now - job.submitted)
-        self.log.info("dispatched job {job_id} to {worker_id} (attempt {attempt})",
+        self.log.debug("dispatched job {job_id} to {worker_id} (attempt {attempt})",
                       job_id=job.job_id, worker_id=worker.worker_id, attempt=attempt)
         d = maybeDeferred(self._check, worker.host, worker.port, job.request)
         self.pool.occupy(worker.worker_id, d)

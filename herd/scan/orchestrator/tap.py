@@ -7,12 +7,12 @@ from pathlib import Path
 
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
-from twisted.logger import Logger
 from twisted.python import usage
 
 from herd.core.allowlist import AllowList
 from herd.core.options import port_number, positive_float, positive_int
 from herd.core.tokens import Tokens, load_secret
+from herd.scan.loglevel import LevelLogger, log_level, set_level
 from herd.scan.orchestrator.access import Access
 from herd.scan.orchestrator.connection import OrchestratorProtocol
 from herd.scan.orchestrator.metrics import NoMetrics, PoolMetrics
@@ -23,7 +23,7 @@ from herd.scan.orchestrator.snapshot import take_snapshot
 from herd.scan.orchestrator.store import Store
 from herd.scan.orchestrator.worker_connection import check_on_worker
 
-log = Logger()
+log = LevelLogger()
 
 
 class Options(usage.Options):
@@ -58,6 +58,8 @@ class Options(usage.Options):
         ["dashboard-interface", None, "127.0.0.1", "Address the dashboard listens on."],
         ["logs-root", None, None, "Directory holding the workers' LOGDIRs (logs/<worker-id>/), "
          "to show hit images on the dashboard."],
+        ["log-level", None, "info", "Lowest level logged: debug (every job), info, warn, error "
+         "(events below it are dropped before they are formatted).", log_level],
     ]
 
     def postOptions(self) -> None:
@@ -72,6 +74,8 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     """The orchestrator, its UDP port and, optionally, its dashboard."""
     from twisted.internet import reactor
+
+    set_level(options["log-level"])
 
     secret = options["secret"]
     tokens = Tokens(secret, reactor, options["token-window"]) if secret else None

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from attrs import frozen
-from twisted.logger import Logger
 
+from herd.scan.loglevel import LevelLogger
 from herd.scan.worker.logdir import write_file
 from herd.scan.worker.scanlog import append_json_line, read_json_lines
 
@@ -83,7 +83,7 @@ class ImageStore:
     written (the digest is still computed: scan records carry it).
     """
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(self, logdir: Path, enabled: bool = True) -> None:
         self.logdir = Path(os.path.abspath(logdir))

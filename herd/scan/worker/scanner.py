@@ -14,11 +14,11 @@ from attrs import frozen
 from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from herd.protocols.scan import CheckRequest
 from herd.protocols.scan_replies import Failed, Found, NotFound, Result
 from herd.core.fetch import FetchError, fetch
+from herd.scan.loglevel import LevelLogger
 from herd.scan.worker.images import image_urls
 from herd.scan.worker.imagestore import ImageStore, SavedImage, human_bytes
 from herd.scan.worker.logdir import claim_scan_folder, image_file_name
@@ -56,7 +56,7 @@ class _Job:
 class PageScanner:
     """Scan pages for an ad string and log their images under ``logdir``."""
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(
         self,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
-from twisted.logger import Logger
 from twisted.python import usage
 
 from herd.core.http import http_client
@@ -19,12 +18,13 @@ from herd.protocols.scan import (
     check_worker_id,
 )
 from herd.core.options import positive_float, positive_int
+from herd.scan.loglevel import LevelLogger, log_level, set_level
 from herd.scan.worker.registrar import RegistrationService
 from herd.scan.worker.scanner import FetchLimits, PageScanner
 from herd.scan.worker.connection import CheckServerFactory
 
 PORT_RANGE = range(54000, 54151)
-log = Logger()
+log = LevelLogger()
 
 
 class Options(usage.Options):
@@ -56,6 +56,8 @@ class Options(usage.Options):
         ["secret-file", None, None, "File holding the secret shared with the orchestrator "
          "(default: $HERD_SECRET; none: no tokens, any client may send CHECK)."],
         ["token-window", None, 30.0, "Seconds a token stays valid.", positive_float],
+        ["log-level", None, "info", "Lowest level logged: debug (every job), info, warn, error "
+         "(events below it are dropped before they are formatted).", log_level],
     ]
 
     def parseArgs(  # type: ignore[override]
@@ -88,6 +90,8 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     """The worker's TCP listener and its registration with the orchestrator."""
     from twisted.internet import reactor
+
+    set_level(options["log-level"])
 
     limits = FetchLimits(
         page_bytes=options["max-page-bytes"],

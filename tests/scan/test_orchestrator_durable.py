@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from herd.core.allowlist import AllowList
 from herd.core.tokens import Tokens
 from herd.protocols.scan import (
+    CheckRequest,
     HeartbeatRequest,
     HitsRequest,
     JobRequest,
@@ -213,3 +214,22 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertEqual([addr for _, addr in transport.written], [("127.0.0.1", 4001)])
         self.clock.advance(0)
         self.assertEqual(transport.written[-1], (b"200 OK 1\n", ("127.0.0.1", 4000)))
+
+
+def test_checkpoint_in_thread_keeps_every_commit(tmp_path: Path) -> None:
+    """With the automatic checkpoint off, a commit is still in the database for a new
+    connection, and ``checkpoint`` (run from another thread) copies the WAL over."""
+    import threading
+
+    db = tmp_path / "o.sqlite"
+    store = Store(db, checkpoint_in_thread=True)
+    assert store.checkpoint_in_thread
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    ids = [store.add_job(CheckRequest("http://a.example/", "AD", "S1"), 1.0) for _ in range(50)]
+    thread = threading.Thread(target=store.checkpoint)
+    thread.start()
+    thread.join(10)
+    other = sqlite3.connect(db)
+    assert other.execute("SELECT COUNT(*) FROM jobs").fetchone() == (len(ids),)
+    other.close()
+    assert not Store(":memory:", checkpoint_in_thread=True).checkpoint_in_thread

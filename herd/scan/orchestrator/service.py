@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Union
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
 from herd.protocols.scan import (
@@ -101,6 +101,7 @@ class Orchestrator(Service):
         self.max_queue = max_queue
         self.group_commit = group_commit
         self._batch: list[tuple[Job, Deferred[bytes]]] = []
+        self._commit_call: Optional[IDelayedCall] = None
         self._dispatching = False
         self._routes: dict[type, Callable[[Any], Reply]] = {
             CheckRequest: self.submit,
@@ -151,7 +152,8 @@ class Orchestrator(Service):
         """Store and queue a CHECK job; ``503 BUSY`` when the queue is full.
 
         With ``group_commit``, the jobs received in one reactor turn are committed together
-        at the end of the turn, and each is acknowledged (the Deferred fires) only then.
+        at the end of the turn (or at ``flush``), and each is acknowledged (the Deferred
+        fires) only then.
         """
         if self.queue.depth + len(self._batch) >= self.max_queue:
             self.metrics.on_refused("busy")
@@ -163,13 +165,24 @@ class Orchestrator(Service):
             return format_ok(job.job_id)
         if not self._batch:
             self.store.begin()
-            self._clock.callLater(0, self._commit)
+            self._commit_call = self._clock.callLater(0, self._commit)
         acknowledged: Deferred[bytes] = Deferred()
         self._batch.append((Job(self.store.add_job(request, now), request, now), acknowledged))
         return acknowledged
 
+    def flush(self) -> None:
+        """Commit and acknowledge now the CHECKs waiting for the end of the turn (called
+        when the UDP socket has been read dry: a reply need not wait one more turn)."""
+        if self._batch:
+            if self._commit_call is not None and self._commit_call.active():
+                self._commit_call.cancel()
+            self._commit()
+
     def _commit(self) -> None:
+        self._commit_call = None
         batch, self._batch = self._batch, []
+        if not batch:
+            return
         try:
             self.store.commit()
         except sqlite3.Error:

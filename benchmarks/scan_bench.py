@@ -13,7 +13,7 @@ Everything runs on 127.0.0.1, in processes started the way a user starts them
 2. End-to-end pages/s with 1, 2 and 5 workers, each in a fresh pool and temp dir: send M
    CHECKs cycling over the demo site's manifest, poll STATUS until the workers' ``jobs
    done`` add up to M with nothing queued; pages/s = M / (first send -> all done seen).
-   YES/NO/ERROR come from the orchestrator's log.
+   YES/NO/ERROR come from the orchestrator's database.
 
 Run from the repository root:
 
@@ -31,12 +31,12 @@ import argparse
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import signal
 import statistics
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
@@ -51,7 +51,14 @@ from herd.testing.processes import LOOPBACK, ProcessGroup, free_port, wait_for
 from herd.testing.scan import ScanPool, start_orchestrator, start_scan_pool
 
 ACK_MESSAGE = b"CHECK http://127.0.0.1:9/bench.html BENCH_AD S1"  # never fetched: no workers
-DONE_LINE = re.compile(r"job \d+ done by \S+: (YES|NO|ERROR)")
+
+
+def job_results(db: Path) -> list[str]:
+    """YES/NO/ERROR of every finished job, from the orchestrator's database (the log has
+    them only with ``--log-level debug``)."""
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT result FROM jobs WHERE result IS NOT NULL").fetchall()
+    return [result.upper() for (result,) in rows]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -250,7 +257,7 @@ def bench_e2e(workers: int, m: int, max_wait: float, keep: Path | None) -> dict:
                 except TimeoutError:
                     complete = False
                 elapsed = time.perf_counter() - start
-                outcomes = DONE_LINE.findall(group.output("orchestrator"))
+                outcomes = job_results(group.logs / "orchestrator.sqlite")
                 tracebacks = sum(
                     log.read_text(errors="replace").count("Traceback")
                     for log in pool.logs.glob("*/_worker.log"))

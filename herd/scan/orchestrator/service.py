@@ -287,7 +287,7 @@ class Orchestrator(Service):
         if worker is not None:
             self.store.save_worker(worker)
         self.metrics.on_finished(kind)
-        self.log.info("job {job_id} done by {worker_id}: {kind} {detail}", job_id=job.job_id,
+        self.log.debug("job {job_id} done by {worker_id}: {kind} {detail}", job_id=job.job_id,
                       worker_id=worker_id, kind=kind.upper(), detail=detail or "")
 
     def _unanswered(self, failure: Failure, job: Job, worker_id: str, attempt: int) -> None:

@@ -190,7 +190,7 @@ class PageScanner:
             return
         job.saved[index] = (url, saved)
         linked = ": {link} link to {linked_to}, nothing written" if saved.linked else ""
-        self.log.info(
+        self.log.debug(
             "saved {url} as {path} ({size} bytes)" + linked,
             url=url,
             path=str(path),
@@ -236,7 +236,7 @@ class PageScanner:
             )
         if outcome == "yes":
             linked = [image for image in images if image.linked]
-            self.log.info(
+            self.log.debug(
                 "{site_id}/{folder}: {count} image(s) saved, {linked} linked "
                 "({linked_size} not written; {total} saved by de-duplication so far)",
                 site_id=request.site_id,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 from attrs import frozen
 
@@ -158,6 +158,19 @@ class Store:
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY id"
         )
         return [_job(row) for row in rows]
+
+    def requeue_running(self) -> int:
+        """Put every running job back in the queue, in one transaction (at a restart)."""
+        return self._db.execute(
+            "UPDATE jobs SET state='queued', worker_id=NULL WHERE state='running'").rowcount
+
+    def queued_jobs(self) -> Iterator[tuple[int, CheckRequest, float]]:
+        """Every queued job's id, request and submission time, oldest first, streamed (a
+        restart on a million jobs builds no list of rows)."""
+        rows = self._db.execute(
+            "SELECT id, url, ad_id, site_id, submitted FROM jobs WHERE state='queued' ORDER BY id")
+        for job_id, url, ad_id, site_id, submitted in rows:
+            yield job_id, CheckRequest(url, ad_id, site_id), submitted
 
     def recent(self, result: str, limit: int) -> list[StoredJob]:
         """The last ``limit`` jobs with ``result`` (``yes`` for hits, ``dead``), newest first."""

@@ -42,11 +42,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import twisted
 
 from herd.protocols.scan import MAX_REPLY, ProtocolError
 from herd.protocols.scan_replies import parse_status
 from herd.scan.cli.udp_client import NoAnswer, ask
+from herd.scan.orchestrator.store import Store
 from herd.testing.processes import LOOPBACK, ProcessGroup, free_port, wait_for
 from herd.testing.scan import ScanPool, start_orchestrator, start_scan_pool
 
@@ -216,6 +218,57 @@ def ingest_ratios(ingest: dict) -> list[dict]:
     return rows
 
 
+def fill_database(db: Path, jobs: int) -> float:
+    """A database holding ``jobs`` queued CHECK jobs, as an orchestrator left it; seconds."""
+    began = time.perf_counter()
+    Store(db).close()  # herd's schema
+    with sqlite3.connect(db) as connection:
+        connection.executemany(
+            "INSERT INTO jobs (url, ad_id, site_id, state, submitted) VALUES (?, ?, ?, 'queued', ?)",
+            ((f"http://127.0.0.1:9/page/{i}.html", "BENCH_AD", f"S{i % 1000}", 1.0e9 + i)
+             for i in range(jobs)))
+    return time.perf_counter() - began
+
+
+def scale_once(jobs: int, n: int, window: int) -> dict:
+    """An orchestrator started on a database of ``jobs`` queued jobs: time until it answers
+    STATUS, its RSS then, ingest (1 and ``window`` in flight), its RSS after."""
+    with tempfile.TemporaryDirectory(prefix="herd-bench-scale-") as tmp:
+        db = Path(tmp) / "scale.sqlite"
+        fill_s = fill_database(db, jobs) if jobs else 0.0
+        with ProcessGroup(Path(tmp)) as group:
+            port = free_port(socket.SOCK_DGRAM)
+            began = time.perf_counter()
+            start_orchestrator(group, port, "--db", str(db), "--max-queue", "10000000")
+            serving_s = time.perf_counter() - began
+            process = psutil.Process(group.processes["orchestrator"].pid)
+            rss_start = process.memory_info().rss
+            queued = parse_status(ask(LOOPBACK, port, b"STATUS", 5.0)).queued
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.connect((LOOPBACK, port))
+                request_reply(sock, min(200, n), 2.0, 30)  # warm-up
+                rr = request_reply(sock, n, 2.0, 120)
+                pl = pipelined(sock, n, window, 1.0, 120)
+            rss_end = process.memory_info().rss
+    return {"jobs": jobs, "fill_seconds": fill_s, "serving_seconds": serving_s,
+            "queued_seen": queued, "rss_mb_start": rss_start / 2**20,
+            "rss_mb_end": rss_end / 2**20, "request_reply": rr["acks_per_s"],
+            "pipelined": pl["acks_per_s"], "lost": rr["lost"] + pl["lost"]}
+
+
+def bench_scale(jobs: int, n: int, window: int) -> dict:
+    """Part 3: empty queue, then ``jobs`` queued, then empty again (noise check)."""
+    runs = []
+    for count in (0, jobs, 0):
+        print(f"part 3: orchestrator on {count:,} queued jobs ...", file=sys.stderr, flush=True)
+        runs.append(scale_once(count, n, window))
+    empty = {mode: statistics.mean(r[mode] for r in (runs[0], runs[2]))
+             for mode in ("request_reply", "pipelined")}
+    full = runs[1]
+    return {"runs": runs, "ratio_request_reply": full["request_reply"] / empty["request_reply"],
+            "ratio_pipelined": full["pipelined"] / empty["pipelined"]}
+
+
 def pool_progress(pool: ScanPool) -> tuple[int, list[int]]:
     """Jobs queued, and jobs done by each worker (every STATUS page)."""
     first = parse_status(pool.ask(b"STATUS", 2.0))
@@ -303,6 +356,20 @@ def table(results: dict) -> str:
                 f"≥ {r['target']:g}× ({'met' if r['met'] else 'NOT met'})")
             rows.append(f"| {r['what']} | {r['ratio']:.2f}× | {target} |")
         rows.append("")
+    if "scale" in results:
+        scale = results["scale"]
+        rows += ["Scale: an orchestrator restarted on a database of N queued jobs "
+                 "(ingest as in part 1, one round)", "",
+                 "| Queued jobs | restart to serving, s | RSS at start / after, MB | "
+                 "1 in flight, acks/s | 32 in flight, acks/s |", "|---|---|---|---|---|"]
+        for r in scale["runs"]:
+            rows.append(f"| {r['jobs']:,} (STATUS: {r['queued_seen']:,}) | {r['serving_seconds']:.2f} | "
+                        f"{r['rss_mb_start']:.0f} / {r['rss_mb_end']:.0f} | "
+                        f"{r['request_reply']:,.0f} | {r['pipelined']:,.0f} |")
+        rows += ["", f"Ingest with the jobs queued / with an empty queue (mean of the two empty "
+                 f"runs): 1 in flight {scale['ratio_request_reply']:.2f}×, window "
+                 f"{scale['ratio_pipelined']:.2f}× (target: within 20%, ≥ 0.8×); RSS target "
+                 "< 300 MB; restart target < 5 s.", ""]
     if results["e2e"]:
         rows += ["| Benchmark | Setting | Result | Details |", "|---|---|---|---|"]
     for r in results["e2e"]:
@@ -332,6 +399,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of part 1 "
                         "(default 3; the median is reported)")
     parser.add_argument("--no-ingest", action="store_true", help="skip part 1")
+    parser.add_argument("--scale", action="store_true", help="part 3: restart on 1,000,000 "
+                        "queued jobs (--scale-jobs), RSS, ingest vs an empty queue")
+    parser.add_argument("--scale-jobs", type=int, default=1_000_000)
     parser.add_argument("--max-wait", type=float, default=300, help="seconds to wait per pool run")
     parser.add_argument("--json", type=Path, help="also save the results to this JSON file")
     parser.add_argument("--keep", type=Path, help="copy the process and worker logs here")
@@ -349,6 +419,8 @@ def main() -> int:
     if not args.no_ingest:
         results["ingest"] = bench_ingest(n, args.window, args.rounds)
         results["ratios"] = ingest_ratios(results["ingest"])
+    if args.scale:
+        results["scale"] = bench_scale(args.scale_jobs, n, args.window)
     results["e2e"] = []
     for count in (int(w) for w in args.workers.split(",") if w):
         print(f"part 2: {m} jobs with {count} worker(s) ...", file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ so a result that arrives twice, or for a job already given up, is recorded once.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
@@ -170,7 +171,7 @@ class Store:
         rows = self._db.execute(
             "SELECT id, url, ad_id, site_id, submitted FROM jobs WHERE state='queued' ORDER BY id")
         for job_id, url, ad_id, site_id, submitted in rows:
-            yield job_id, CheckRequest(url, ad_id, site_id), submitted
+            yield job_id, CheckRequest(url, sys.intern(ad_id), sys.intern(site_id)), submitted
 
     def recent(self, result: str, limit: int) -> list[StoredJob]:
         """The last ``limit`` jobs with ``result`` (``yes`` for hits, ``dead``), newest first."""

@@ -57,6 +57,9 @@ from herd.scan.orchestrator.queue import DispatchQueue, Job
 from herd.scan.orchestrator.snapshot import PoolSnapshot, take_snapshot
 from herd.scan.orchestrator.store import Store, StoredJob
 
+LIGHT_QUEUE_DEPTH = 1000
+"""Past this many jobs waiting, a new job is queued without its request (see ``Job``)."""
+
 Checker = Callable[[str, int, CheckRequest], "Deferred[Result]"]
 """Run one CHECK on the worker at (host, port); fails if the worker cannot answer."""
 
@@ -120,8 +123,8 @@ class Orchestrator(Service):
         self.pool.restore(self.store.workers())
         self.store.requeue_running()
         jobs = 0
-        for job_id, request, submitted in self.store.queued_jobs():
-            self.queue.submit(Job(job_id, request, submitted))
+        for job_id, submitted in self.store.queued_job_ids():
+            self.queue.submit(Job(job_id, None, submitted))  # request read at dispatch
             jobs += 1
         if jobs or len(self.pool):
             self.log.info("restarted with {jobs} unfinished jobs and {workers} known workers",
@@ -203,8 +206,12 @@ class Orchestrator(Service):
 
     def _accept(self, job: Job) -> None:
         self.metrics.on_acked()
+        request = job.request
+        assert request is not None
         self.log.debug("queued job {job_id}: {url} {ad_id} {site_id}", job_id=job.job_id,
-                       url=job.request.url, ad_id=job.request.ad_id, site_id=job.request.site_id)
+                       url=request.url, ad_id=request.ad_id, site_id=request.site_id)
+        if self.queue.depth >= LIGHT_QUEUE_DEPTH:
+            job.request = None  # far from dispatch: read back from the store then
         self.queue.submit(job)
         self._dispatch()
 
@@ -273,12 +280,19 @@ class Orchestrator(Service):
         self.metrics.on_dispatched(now - job.submitted)
         self.log.debug("dispatched job {job_id} to {worker_id} (attempt {attempt})",
                       job_id=job.job_id, worker_id=worker.worker_id, attempt=attempt)
-        d = maybeDeferred(self._check, worker.host, worker.port, job.request)
+        request = job.request if job.request is not None else self._stored_request(job.job_id)
+        d = maybeDeferred(self._check, worker.host, worker.port, request)
         self.pool.occupy(worker.worker_id, d)
         d.addCallbacks(self._answered, self._unanswered, (job, worker.worker_id), None,
                        (job, worker.worker_id, attempt))
         d.addErrback(self._crashed, job)
         d.addBoth(lambda _: self._dispatch())
+
+    def _stored_request(self, job_id: int) -> CheckRequest:
+        stored = self.store.job(job_id)
+        if stored is None:
+            raise LookupError(f"job {job_id} is not in the store")
+        return stored.request
 
     def _crashed(self, failure: Failure, job: Job) -> None:
         self.log.failure("recording the outcome of job {job_id} failed", failure, job_id=job.job_id)

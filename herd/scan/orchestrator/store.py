@@ -17,7 +17,6 @@ so a result that arrives twice, or for a job already given up, is recorded once.
 from __future__ import annotations
 
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
@@ -165,13 +164,11 @@ class Store:
         return self._db.execute(
             "UPDATE jobs SET state='queued', worker_id=NULL WHERE state='running'").rowcount
 
-    def queued_jobs(self) -> Iterator[tuple[int, CheckRequest, float]]:
-        """Every queued job's id, request and submission time, oldest first, streamed (a
-        restart on a million jobs builds no list of rows)."""
-        rows = self._db.execute(
-            "SELECT id, url, ad_id, site_id, submitted FROM jobs WHERE state='queued' ORDER BY id")
-        for job_id, url, ad_id, site_id, submitted in rows:
-            yield job_id, CheckRequest(url, sys.intern(ad_id), sys.intern(site_id)), submitted
+    def queued_job_ids(self) -> Iterator[tuple[int, float]]:
+        """Every queued job's id and submission time, oldest first, streamed (a restart
+        on a million jobs builds no list of rows)."""
+        return iter(self._db.execute(
+            "SELECT id, submitted FROM jobs WHERE state='queued' ORDER BY id"))
 
     def recent(self, result: str, limit: int) -> list[StoredJob]:
         """The last ``limit`` jobs with ``result`` (``yes`` for hits, ``dead``), newest first."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from treq.client import HTTPClient
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
+from twisted.internet.threads import deferToThreadPool
 from twisted.python import usage
 from twisted.web.client import Agent
 
@@ -117,7 +119,8 @@ def makeService(options: Options) -> IService:
     )
     http = worker_http_client(reactor, options["page-timeout"],
                               options["concurrency"] * (1 + options["parallel-images"]))
-    scanner = PageScanner(http, reactor, options["logdir"], limits, dedup=not options["no-dedup"])
+    scanner = PageScanner(http, reactor, options["logdir"], limits, dedup=not options["no-dedup"],
+                          in_thread=partial(deferToThreadPool, reactor, reactor.getThreadPool()))
     secret = options["secret"]
     tokens = Tokens(secret, reactor, options["token-window"]) if secret else None
     if tokens is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,10 +27,12 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
 from twisted.web.static import File
 
+from herd.core.launcher import twistd_command
 from herd.protocols.scan import CheckRequest
 from herd.protocols.scan_replies import Found
 from herd.scan.worker.scanner import FetchLimits, PageScanner
 from herd.scan.worker.tap import worker_http_client
+from herd.testing.processes import free_port, tcp_accepts, wait_for
 
 AD = "STALL_BENCH_AD"
 
@@ -45,14 +48,24 @@ def make_site(site: Path, pages: int, size: int) -> None:
         (site / f"p{i}.html").write_text(f"<html><body>{AD} {''.join(tags)}</body></html>")
 
 
-async def run(pages: int, size: int, dedup: bool, on_reactor: bool) -> dict:
+async def run(pages: int, size: int, dedup: bool, on_reactor: bool, external: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="herd-stall-") as name:
         tmp = Path(name)
         make_site(tmp / "site", pages, size)
-        site = Site(File(str(tmp / "site")))
-        site.noisy = False
-        port = reactor.listenTCP(0, site, interface="127.0.0.1")
-        base = f"http://127.0.0.1:{port.getHost().port}"
+        server = None
+        if external:  # the web server in a process of its own: only the worker's stalls
+            number = free_port()
+            server = subprocess.Popen(
+                [*twistd_command(), "-n", "--pidfile=", "--logfile=/dev/null", "web", "--path",
+                 str(tmp / "site"), "--listen", f"tcp:{number}:interface=127.0.0.1"])
+            wait_for(lambda: tcp_accepts(number), 20, "twistd web")
+            port = None
+        else:
+            site = Site(File(str(tmp / "site")))
+            site.noisy = False
+            port = reactor.listenTCP(0, site, interface="127.0.0.1")
+            number = port.getHost().port
+        base = f"http://127.0.0.1:{number}"
         in_thread = None if on_reactor else partial(deferToThreadPool, reactor,
                                                     reactor.getThreadPool())
         scanner = PageScanner(worker_http_client(reactor, 15.0, 9), reactor, tmp / "logs",
@@ -78,7 +91,11 @@ async def run(pages: int, size: int, dedup: bool, on_reactor: bool) -> dict:
             found += isinstance(result, Found)
         seconds = time.perf_counter() - began
         probe.stop()
-        await port.stopListening()
+        if port is not None:
+            await port.stopListening()
+        if server is not None:
+            server.terminate()
+            server.wait(10)
         saved = sum(1 for p in (tmp / "logs").rglob("*.png"))
     stalls.sort()
     return {"images": "on the reactor thread" if on_reactor else "hashed and written in threads",
@@ -95,11 +112,14 @@ def main() -> None:
                         "every image distinct anyway)")
     parser.add_argument("--on-reactor", action="store_true", help="hash and write images on "
                         "the reactor thread, as before issue 11 (to compare)")
+    parser.add_argument("--external-server", action="store_true", help="serve the pages from "
+                        "a twistd web process instead of this reactor")
     args = parser.parse_args()
     outcome: dict = {}
 
     async def go() -> None:
-        outcome.update(await run(args.pages, args.size, args.dedup, args.on_reactor))
+        outcome.update(await run(args.pages, args.size, args.dedup, args.on_reactor,
+                                 args.external_server))
 
     d = defer.Deferred.fromCoroutine(go())
     d.addErrback(lambda f: (f.printTraceback(), outcome.update(error=True)))

@@ -131,3 +131,18 @@ def test_an_ip_address_is_connected_to_without_resolving() -> None:
         d.cancel()
         d.addErrback(lambda _: None)
     assert len(reactor.tcpClients) == 2
+
+
+def test_a_connection_closed_while_connecting_is_reported_without_a_traceback() -> None:
+    from twisted.internet.error import ConnectError, ConnectionDone
+
+    from herd.scan.orchestrator.worker_connection import plain_connect_error
+
+    raw = Failure(ConnectError(string=Failure(ConnectionDone())))  # as twisted.internet.tcp does
+    assert "Traceback" in raw.getErrorMessage()
+    plain = plain_connect_error(raw)
+    assert plain.check(ConnectError)
+    assert "Traceback" not in plain.getErrorMessage()
+    assert "Connection was closed cleanly" in plain.getErrorMessage()
+    other = Failure(ConnectError(string="refused"))
+    assert plain_connect_error(other) is other

@@ -12,6 +12,7 @@ from attrs import evolve
 from twisted.internet.defer import Deferred
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint
+from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IAddress, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
@@ -126,5 +127,14 @@ def check_on_worker(
         endpoint = TCP6ClientEndpoint(reactor, host, port, timeout=connect_timeout)
     else:
         endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
-    return send_check(endpoint, request, timeout, reactor, tokens)
+    return send_check(endpoint, request, timeout, reactor, tokens).addErrback(plain_connect_error)
+
+
+def plain_connect_error(failure: Failure) -> Failure:
+    """Twisted reports a connection closed while it was being made as a ``ConnectError``
+    holding the ``Failure`` itself, whose text is a traceback: keep its message only."""
+    error = failure.value
+    if isinstance(error, ConnectError) and error.args and isinstance(error.args[0], Failure):
+        return Failure(ConnectError(osError=error.osError, string=error.args[0].getErrorMessage()))
+    return failure
 

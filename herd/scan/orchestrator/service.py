@@ -275,12 +275,12 @@ class Orchestrator(Service):
             self._dispatching = False
 
     def _run(self, job: Job, worker: Worker) -> None:
+        request = job.request if job.request is not None else self._stored_request(job.job_id)
         now = self._clock.seconds()
         attempt = self.store.start_job(job.job_id, worker.worker_id, now)
         self.metrics.on_dispatched(now - job.submitted)
         self.log.debug("dispatched job {job_id} to {worker_id} (attempt {attempt})",
-                      job_id=job.job_id, worker_id=worker.worker_id, attempt=attempt)
-        request = job.request if job.request is not None else self._stored_request(job.job_id)
+                       job_id=job.job_id, worker_id=worker.worker_id, attempt=attempt)
         d = maybeDeferred(self._check, worker.host, worker.port, request)
         self.pool.occupy(worker.worker_id, d)
         d.addCallbacks(self._answered, self._unanswered, (job, worker.worker_id), None,
@@ -308,7 +308,7 @@ class Orchestrator(Service):
             self.store.save_worker(worker)
         self.metrics.on_finished(kind)
         self.log.debug("job {job_id} done by {worker_id}: {kind} {detail}", job_id=job.job_id,
-                      worker_id=worker_id, kind=kind.upper(), detail=detail or "")
+                       worker_id=worker_id, kind=kind.upper(), detail=detail or "")
 
     def _unanswered(self, failure: Failure, job: Job, worker_id: str, attempt: int) -> None:
         """The worker did not answer: it gets no more jobs until it is alive again, and the

@@ -79,11 +79,16 @@ class ReadBatchPort(udp.Port):
     """A UDP port that calls its protocol's ``readDone()`` after each read of the socket,
     once every datagram waiting in it has been handed to ``datagramReceived``."""
 
+    log = LevelLogger()
+
     def doRead(self) -> None:
         try:
             super().doRead()
         finally:
-            self.protocol.readDone()
+            try:
+                self.protocol.readDone()
+            except Exception:  # an exception out of doRead would close the port
+                self.log.failure("after reading datagrams")
 
 
 class ReadBatchUDPServer(internet.UDPServer):

@@ -24,6 +24,7 @@ to a worker may carry ``token=<token>`` too (see ``herd.core.tokens``).
 from __future__ import annotations
 
 import re
+import sys
 from typing import Optional, Union
 from urllib.parse import urlsplit
 
@@ -235,8 +236,10 @@ def make_check(args: list[str], token_allowed: bool = False) -> CheckRequest:
         raise ProtocolError(f"wrong number of arguments for CHECK: usage {usage}")
     url, ad_id, site_id = args[:3]
     options = _options("CHECK", args[3:], ("token",))
+    # AdIDs and SiteIDs repeat from job to job: one string each, however many jobs wait
     return CheckRequest(
-        check_url(url), check_ad_id(ad_id), check_site_id(site_id), options.get("token")
+        check_url(url), sys.intern(check_ad_id(ad_id)), sys.intern(check_site_id(site_id)),
+        options.get("token"),
     )
 
 

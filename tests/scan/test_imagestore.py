@@ -215,3 +215,45 @@ def test_human_bytes() -> None:
     assert human_bytes(1023) == "1023 B"
     assert human_bytes(1536) == "1.5 KiB"
     assert human_bytes(5 * 1024 * 1024) == "5.0 MiB"
+
+
+def _in_thread_now(f, *args):  # type: ignore[no-untyped-def]
+    """Stands in for a thread pool: runs ``f`` at once, result in a Deferred."""
+    from twisted.internet.defer import succeed
+
+    return succeed(f(*args))
+
+
+def test_save_in_thread_writes_then_links(tmp_path: Path) -> None:
+    from twisted.internet.defer import Deferred
+
+    store = ImageStore(tmp_path)
+    first = Deferred.fromCoroutine(store.save_in_thread(tmp_path / "a.png", b"x" * 10, _in_thread_now))
+    second = Deferred.fromCoroutine(store.save_in_thread(tmp_path / "b.png", b"x" * 10, _in_thread_now))
+    saved = [first.result, second.result]  # type: ignore[attr-defined]
+    assert not saved[0].linked and saved[1].linked
+    assert (tmp_path / "b.png").read_bytes() == b"x" * 10
+    assert store.stats()[:3] == (2, 1, 10)
+
+
+def test_save_in_thread_waits_for_the_copy_being_written(tmp_path: Path) -> None:
+    """Two identical images at once: the second waits for the first's write, then links."""
+    from twisted.internet.defer import Deferred, succeed
+
+    writes: list[Deferred] = []
+
+    def in_thread(f, *args):  # type: ignore[no-untyped-def]
+        if f.__name__ == "write_file":
+            d: Deferred = Deferred()
+            writes.append(d)
+            d.addCallback(lambda _: f(*args))
+            return d
+        return succeed(f(*args))
+
+    store = ImageStore(tmp_path)
+    first = Deferred.fromCoroutine(store.save_in_thread(tmp_path / "a.png", b"y" * 10, in_thread))
+    second = Deferred.fromCoroutine(store.save_in_thread(tmp_path / "b.png", b"y" * 10, in_thread))
+    assert len(writes) == 1 and not second.called
+    writes[0].callback(None)
+    assert not first.result.linked  # type: ignore[attr-defined]
+    assert second.result.linked  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from herd.core.allowlist import AllowList
 from herd.core.tokens import Tokens
 from herd.protocols.scan import (
+    CheckRequest,
     HeartbeatRequest,
     HitsRequest,
     JobRequest,
@@ -59,6 +60,29 @@ class DurableTests(SynchronousTestCase):
 
     def register(self, worker_id: str, port: int, capacity: int = 1) -> bytes:
         return self.orchestrator.handle(RegisterRequest("127.0.0.1", port, worker_id, capacity))
+
+    def test_a_deep_queue_keeps_ids_only_and_sends_every_request_in_order(self) -> None:
+        from herd.scan.orchestrator.service import LIGHT_QUEUE_DEPTH
+
+        total = LIGHT_QUEUE_DEPTH + 5
+        for n in range(1, total + 1):
+            self.orchestrator.handle(check(n))
+        waiting = self.orchestrator.queue.waiting()
+        self.assertIsNotNone(waiting[0].request)
+        self.assertIsNone(waiting[-1].request)  # read back from the store at dispatch
+        self.register("w1", 54001, capacity=8)
+        for index in range(total):
+            self.workers.answer(index, NotFound())
+        self.assertEqual([r for _, _, r, _ in self.workers.sent],
+                         [check(n) for n in range(1, total + 1)])
+
+    def test_restarted_jobs_are_queued_without_requests_and_sent_whole(self) -> None:
+        for n in (1, 2):
+            self.orchestrator.handle(check(n))
+        orchestrator = self.restart()
+        self.assertEqual([j.request for j in orchestrator.queue.waiting()], [None, None])
+        self.register("w1", 54001, capacity=2)
+        self.assertEqual([r for _, _, r, _ in self.workers.sent], [check(1), check(2)])
 
     def test_acknowledged_jobs_survive_a_restart_and_are_done_once(self) -> None:
         for n in (1, 2, 3):
@@ -213,3 +237,22 @@ class GroupCommitTests(SynchronousTestCase):
         self.assertEqual([addr for _, addr in transport.written], [("127.0.0.1", 4001)])
         self.clock.advance(0)
         self.assertEqual(transport.written[-1], (b"200 OK 1\n", ("127.0.0.1", 4000)))
+
+
+def test_checkpoint_in_thread_keeps_every_commit(tmp_path: Path) -> None:
+    """With the automatic checkpoint off, a commit is still in the database for a new
+    connection, and ``checkpoint`` (run from another thread) copies the WAL over."""
+    import threading
+
+    db = tmp_path / "o.sqlite"
+    store = Store(db, checkpoint_in_thread=True)
+    assert store.checkpoint_in_thread
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    ids = [store.add_job(CheckRequest("http://a.example/", "AD", "S1"), 1.0) for _ in range(50)]
+    thread = threading.Thread(target=store.checkpoint)
+    thread.start()
+    thread.join(10)
+    other = sqlite3.connect(db)
+    assert other.execute("SELECT COUNT(*) FROM jobs").fetchone() == (len(ids),)
+    other.close()
+    assert not Store(":memory:", checkpoint_in_thread=True).checkpoint_in_thread

@@ -199,6 +199,31 @@ class ScannerTests(SynchronousTestCase):
         self.assertEqual(self.scanner.images.stats().bytes_saved, 0)
         self.assertTrue(all(i["linked_to"] is None for r in self.records() for i in r["images"]))
 
+    def test_large_images_are_hashed_and_written_through_in_thread(self) -> None:
+        from twisted.internet.defer import succeed
+
+        from herd.scan.worker.scanner import THREAD_MIN_BYTES
+
+        big = bytes(range(256)) * (THREAD_MIN_BYTES // 256 + 1)
+        root = site()
+        root.children[b"img"].putChild(b"big.png", Data(big, "image/png"))
+        root.putChild(b"big.html", Data(b"IRISH_CSE <img src=img/big.png><img src=img/a.png>",
+                                        "text/html"))
+        calls: list[str] = []
+
+        def in_thread(f, *args):  # type: ignore[no-untyped-def]
+            calls.append(f.__name__)
+            return succeed(f(*args))
+
+        self.http = StubTreq(root)
+        self.scanner = PageScanner(self.http, self.clock, self.logdir,
+                                   FetchLimits(page_timeout=10), in_thread=in_thread)
+        self.assertIsInstance(self.scan("big.html"), Found)
+        folder = self.logdir / "S1" / "2026-11-24-09-05-03"
+        self.assertEqual((folder / "big.png").read_bytes(), big)
+        self.assertEqual((folder / "a.png").read_bytes(), PNG_A)
+        self.assertEqual(calls, ["_sha256", "write_file"])  # the small image stays inline
+
     def test_the_info_log_says_linked(self) -> None:
         events: list[dict] = []
         self.scanner.log = Logger(observer=events.append)

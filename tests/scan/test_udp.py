@@ -67,3 +67,54 @@ class OrchestratorProtocolTests(SynchronousTestCase):
         self.protocol.datagramReceived(b"STATUS", PEER)
         self.protocol.transport = self.transport
         self.assertEqual(self.send(b"HITS"), b"200 HITS 0\n")
+
+
+class _FdReactor:
+    """Just what a udp.Port asks of its reactor here (no global reactor in unit tests)."""
+
+    def addReader(self, reader: object) -> None:
+        pass
+
+    def removeReader(self, reader: object) -> None:
+        pass
+
+    def removeWriter(self, writer: object) -> None:
+        pass
+
+
+def test_read_batch_port_calls_read_done_once_per_read_and_survives_its_errors() -> None:
+    """The port hands every waiting datagram over, then calls readDone; an exception there
+    is logged, never raised into the reactor (which would close the port)."""
+    import socket as socket_module
+    import time
+
+    from twisted.logger import globalLogPublisher
+
+    from herd.scan.orchestrator.connection import OrchestratorProtocol, ReadBatchPort
+
+    seen: list[str] = []
+
+    def read_done() -> None:
+        seen.append("done")
+        raise RuntimeError("boom")
+
+    protocol = OrchestratorProtocol(lambda request, sender: b"200 OK\n", read_done=read_done)
+    port = ReadBatchPort(0, protocol, interface="127.0.0.1", reactor=_FdReactor())
+    port.startListening()
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    sender = socket_module.socket(socket_module.AF_INET, socket_module.SOCK_DGRAM)
+    try:
+        address = ("127.0.0.1", port.getHost().port)
+        sender.sendto(b"STATUS", address)
+        sender.sendto(b"STATUS", address)
+        time.sleep(0.05)
+        port.doRead()  # reads both, then calls readDone once
+        sender.settimeout(1)
+        assert sender.recv(100) == b"200 OK\n" and sender.recv(100) == b"200 OK\n"
+    finally:
+        sender.close()
+        globalLogPublisher.removeObserver(events.append)
+        port.connectionLost()
+    assert seen == ["done"]
+    assert any("boom" in str(e.get("log_failure", "")) for e in events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
@@ -12,7 +12,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from herd.core.tokens import Tokens
 from herd.protocols.scan import CheckRequest, parse_check
 from herd.protocols.scan_replies import Failed, Found, NotFound
-from herd.scan.orchestrator.worker_connection import CheckClient, WorkerProtocolError, send_check
+from herd.scan.orchestrator.worker_connection import (
+    CheckClient,
+    WorkerProtocolError,
+    check_on_worker,
+    send_check,
+)
 
 REQUEST = CheckRequest("http://h/file1.html", "IRISH_CSE", "S1")
 
@@ -113,3 +118,31 @@ class SendCheckTests(SynchronousTestCase):
         sent = parse_check(endpoint.transport.value())
         self.assertEqual(sent, REQUEST)
         Tokens(b"s3cret", clock, window=30).check(sent.signed(), sent.token)  # the worker's side
+
+
+def test_an_ip_address_is_connected_to_without_resolving() -> None:
+    """A worker registered by IP address: straight to connectTCP, no resolver thread."""
+    reactor = MemoryReactorClock()
+    request = CheckRequest("http://a.example/", "AD", "S1")
+    for host in ("127.0.0.1", "::1"):
+        d = check_on_worker(reactor, host, 54001, request, timeout=5, connect_timeout=2)
+        assert reactor.tcpClients[-1][:2] == (host, 54001)
+        assert reactor.tcpClients[-1][3] == 2
+        d.cancel()
+        d.addErrback(lambda _: None)
+    assert len(reactor.tcpClients) == 2
+
+
+def test_a_connection_closed_while_connecting_is_reported_without_a_traceback() -> None:
+    from twisted.internet.error import ConnectError, ConnectionDone
+
+    from herd.scan.orchestrator.worker_connection import plain_connect_error
+
+    raw = Failure(ConnectError(string=Failure(ConnectionDone())))  # as twisted.internet.tcp does
+    assert "Traceback" in raw.getErrorMessage()
+    plain = plain_connect_error(raw)
+    assert plain.check(ConnectError)
+    assert "Traceback" not in plain.getErrorMessage()
+    assert "Connection was closed cleanly" in plain.getErrorMessage()
+    other = Failure(ConnectError(string="refused"))
+    assert plain_connect_error(other) is other

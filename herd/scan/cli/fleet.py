@@ -79,6 +79,8 @@ class Fleet:
             options += ["--concurrency", str(a.concurrency)]
         if a.secret_file is not None:
             options += ["--secret-file", str(a.secret_file.resolve())]
+        if getattr(a, "log_level", None) is not None:
+            options += ["--log-level", a.log_level]
         return [
             *twistd_command(), "-n", "--pidfile=", f"--logfile={logdir / '_worker.log'}", "worker", *options,
             str(port), str(logdir), a.worker_ip, a.orch_host, str(a.orch_port), worker_id,

@@ -2,7 +2,7 @@
 
 Each worker runs as ``twistd -n worker [OPTIONS] PORT LOGDIR WORKER_IP ORCH_HOST ORCH_PORT ID``
 (see ``herd.scan.cli.fleet``), started and stopped by ``herd.core.launcher``.
-``--concurrency N`` and ``--secret-file PATH`` are passed on to every worker (which inherit
+``--concurrency N``, ``--secret-file PATH`` and ``--log-level LEVEL`` are passed on to every worker (which inherit
 the environment, ``HERD_SECRET`` included). COUNT workers start on consecutive ports from
 START_PORT; the launcher waits until the orchestrator lists them, runs until Ctrl-C, SIGTERM
 or SIGHUP, then stops them all. On Linux they also die if the launcher is killed outright.
@@ -223,6 +223,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--max", type=int, default=MAX_WORKERS, help=f"most workers running at once (default {MAX_WORKERS})")
     p.add_argument("--concurrency", type=int, default=None, help="passed on: jobs each worker runs at once")
     p.add_argument("--secret-file", type=Path, default=None, help="passed on: file holding the shared secret")
+    p.add_argument("--log-level", default=None, choices=["debug", "info", "warn", "error"],
+                   help="passed on: the workers' log level (default info; debug logs every job)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--interactive", action="store_true", default=None,
                       help="read commands from stdin (default when it is the terminal, in the foreground)")

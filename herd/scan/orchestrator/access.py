@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Optional
 
 from attrs import field, frozen
-from twisted.logger import Logger
 
 from herd.core.allowlist import AllowList
 from herd.core.tokens import TokenError, Tokens
 from herd.protocols.scan import HeartbeatRequest, RegisterRequest, Request
 from herd.protocols.scan_replies import format_error
+from herd.scan.loglevel import LevelLogger
 
 WORKER_REQUESTS = (RegisterRequest, HeartbeatRequest)
 
@@ -24,7 +24,7 @@ WORKER_REQUESTS = (RegisterRequest, HeartbeatRequest)
 class Access:
     """The allow-lists and the workers' tokens; ``refuse`` applies them to one request."""
 
-    log = Logger()
+    log = LevelLogger()
 
     clients: AllowList = field(factory=AllowList)
     workers: AllowList = field(factory=AllowList)

@@ -19,10 +19,10 @@ from typing import Iterable, Iterator, Optional
 from attrs import evolve, frozen
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from herd.core.failure import FailureDetector
 from herd.protocols.scan_replies import WorkerStatus
+from herd.scan.loglevel import LevelLogger
 
 IDLE, BUSY, UNREACHABLE, DEAD = "idle", "busy", "unreachable", "dead"
 STATES = (IDLE, BUSY, UNREACHABLE, DEAD)
@@ -62,7 +62,7 @@ class Worker:
 class Pool:
     """The workers, their free slots and their heartbeats."""
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(self, clock: IReactorTime, heartbeat_timeout: float = 10.0) -> None:
         self._clock = clock

@@ -15,13 +15,13 @@ running job is queued again.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from typing import Any, Callable, Optional, Union
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
 from herd.protocols.scan import (
@@ -49,12 +49,16 @@ from herd.protocols.scan_replies import (
     format_status,
     format_time,
 )
+from herd.scan.loglevel import LevelLogger
 from herd.scan.orchestrator.access import Access
 from herd.scan.orchestrator.metrics import NoMetrics
 from herd.scan.orchestrator.pool import Pool, Worker
 from herd.scan.orchestrator.queue import DispatchQueue, Job
 from herd.scan.orchestrator.snapshot import PoolSnapshot, take_snapshot
 from herd.scan.orchestrator.store import Store, StoredJob
+
+LIGHT_QUEUE_DEPTH = 1000
+"""Past this many jobs waiting, a new job is queued without its request (see ``Job``)."""
 
 Checker = Callable[[str, int, CheckRequest], "Deferred[Result]"]
 """Run one CHECK on the worker at (host, port); fails if the worker cannot answer."""
@@ -75,7 +79,7 @@ def result_kind(result: Result) -> tuple[str, Optional[str]]:
 class Orchestrator(Service):
     """Queue CHECK jobs, hand them to workers with free slots, record what they answer."""
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(
         self,
@@ -101,6 +105,7 @@ class Orchestrator(Service):
         self.max_queue = max_queue
         self.group_commit = group_commit
         self._batch: list[tuple[Job, Deferred[bytes]]] = []
+        self._commit_call: Optional[IDelayedCall] = None
         self._dispatching = False
         self._routes: dict[type, Callable[[Any], Reply]] = {
             CheckRequest: self.submit,
@@ -116,13 +121,18 @@ class Orchestrator(Service):
         """Take back the known workers and queue again every job that was not finished."""
         super().startService()
         self.pool.restore(self.store.workers())
-        jobs = self.store.unfinished_jobs()
-        for stored_job in jobs:
-            self.store.requeue_job(stored_job.job_id)
-            self.queue.submit(Job(stored_job.job_id, stored_job.request, stored_job.submitted))
+        self.store.requeue_running()
+        jobs = 0
+        for job_id, submitted in self.store.queued_job_ids():
+            self.queue.submit(Job(job_id, None, submitted))  # request read at dispatch
+            jobs += 1
         if jobs or len(self.pool):
             self.log.info("restarted with {jobs} unfinished jobs and {workers} known workers",
-                          jobs=len(jobs), workers=len(self.pool))
+                          jobs=jobs, workers=len(self.pool))
+        if jobs >= 10_000:
+            # what was loaded lives as long as its job: keep it out of the collector's
+            # full passes (with 1,000,000 jobs queued, each would take about a second)
+            gc.freeze()
         self.pool.start()
 
     def stopService(self) -> None:
@@ -151,7 +161,8 @@ class Orchestrator(Service):
         """Store and queue a CHECK job; ``503 BUSY`` when the queue is full.
 
         With ``group_commit``, the jobs received in one reactor turn are committed together
-        at the end of the turn, and each is acknowledged (the Deferred fires) only then.
+        at the end of the turn (or at ``flush``), and each is acknowledged (the Deferred
+        fires) only then.
         """
         if self.queue.depth + len(self._batch) >= self.max_queue:
             self.metrics.on_refused("busy")
@@ -163,13 +174,24 @@ class Orchestrator(Service):
             return format_ok(job.job_id)
         if not self._batch:
             self.store.begin()
-            self._clock.callLater(0, self._commit)
+            self._commit_call = self._clock.callLater(0, self._commit)
         acknowledged: Deferred[bytes] = Deferred()
         self._batch.append((Job(self.store.add_job(request, now), request, now), acknowledged))
         return acknowledged
 
+    def flush(self) -> None:
+        """Commit and acknowledge now the CHECKs waiting for the end of the turn (called
+        when the UDP socket has been read dry: a reply need not wait one more turn)."""
+        if self._batch:
+            if self._commit_call is not None and self._commit_call.active():
+                self._commit_call.cancel()
+            self._commit()
+
     def _commit(self) -> None:
+        self._commit_call = None
         batch, self._batch = self._batch, []
+        if not batch:
+            return
         try:
             self.store.commit()
         except sqlite3.Error:
@@ -184,8 +206,12 @@ class Orchestrator(Service):
 
     def _accept(self, job: Job) -> None:
         self.metrics.on_acked()
+        request = job.request
+        assert request is not None
         self.log.debug("queued job {job_id}: {url} {ad_id} {site_id}", job_id=job.job_id,
-                       url=job.request.url, ad_id=job.request.ad_id, site_id=job.request.site_id)
+                       url=request.url, ad_id=request.ad_id, site_id=request.site_id)
+        if self.queue.depth >= LIGHT_QUEUE_DEPTH:
+            job.request = None  # far from dispatch: read back from the store then
         self.queue.submit(job)
         self._dispatch()
 
@@ -249,17 +275,24 @@ class Orchestrator(Service):
             self._dispatching = False
 
     def _run(self, job: Job, worker: Worker) -> None:
+        request = job.request if job.request is not None else self._stored_request(job.job_id)
         now = self._clock.seconds()
         attempt = self.store.start_job(job.job_id, worker.worker_id, now)
         self.metrics.on_dispatched(now - job.submitted)
-        self.log.info("dispatched job {job_id} to {worker_id} (attempt {attempt})",
-                      job_id=job.job_id, worker_id=worker.worker_id, attempt=attempt)
-        d = maybeDeferred(self._check, worker.host, worker.port, job.request)
+        self.log.debug("dispatched job {job_id} to {worker_id} (attempt {attempt})",
+                       job_id=job.job_id, worker_id=worker.worker_id, attempt=attempt)
+        d = maybeDeferred(self._check, worker.host, worker.port, request)
         self.pool.occupy(worker.worker_id, d)
         d.addCallbacks(self._answered, self._unanswered, (job, worker.worker_id), None,
                        (job, worker.worker_id, attempt))
         d.addErrback(self._crashed, job)
         d.addBoth(lambda _: self._dispatch())
+
+    def _stored_request(self, job_id: int) -> CheckRequest:
+        stored = self.store.job(job_id)
+        if stored is None:
+            raise LookupError(f"job {job_id} is not in the store")
+        return stored.request
 
     def _crashed(self, failure: Failure, job: Job) -> None:
         self.log.failure("recording the outcome of job {job_id} failed", failure, job_id=job.job_id)
@@ -274,8 +307,8 @@ class Orchestrator(Service):
         if worker is not None:
             self.store.save_worker(worker)
         self.metrics.on_finished(kind)
-        self.log.info("job {job_id} done by {worker_id}: {kind} {detail}", job_id=job.job_id,
-                      worker_id=worker_id, kind=kind.upper(), detail=detail or "")
+        self.log.debug("job {job_id} done by {worker_id}: {kind} {detail}", job_id=job.job_id,
+                       worker_id=worker_id, kind=kind.upper(), detail=detail or "")
 
     def _unanswered(self, failure: Failure, job: Job, worker_id: str, attempt: int) -> None:
         """The worker did not answer: it gets no more jobs until it is alive again, and the

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
-from twisted.logger import Logger
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
 from twisted.python import usage
 
 from herd.core.allowlist import AllowList
 from herd.core.options import port_number, positive_float, positive_int
 from herd.core.tokens import Tokens, load_secret
+from herd.scan.loglevel import LevelLogger, log_level, set_level
 from herd.scan.orchestrator.access import Access
-from herd.scan.orchestrator.connection import OrchestratorProtocol
+from herd.scan.orchestrator.connection import OrchestratorProtocol, ReadBatchUDPServer
 from herd.scan.orchestrator.metrics import NoMetrics, PoolMetrics
 from herd.scan.orchestrator.pool import Pool, Worker
 from herd.scan.orchestrator.queue import DispatchQueue, Job
@@ -23,7 +26,7 @@ from herd.scan.orchestrator.snapshot import take_snapshot
 from herd.scan.orchestrator.store import Store
 from herd.scan.orchestrator.worker_connection import check_on_worker
 
-log = Logger()
+log = LevelLogger()
 
 
 class Options(usage.Options):
@@ -58,6 +61,8 @@ class Options(usage.Options):
         ["dashboard-interface", None, "127.0.0.1", "Address the dashboard listens on."],
         ["logs-root", None, None, "Directory holding the workers' LOGDIRs (logs/<worker-id>/), "
          "to show hit images on the dashboard."],
+        ["log-level", None, "info", "Lowest level logged: debug (every job), info, warn, error "
+         "(events below it are dropped before they are formatted).", log_level],
     ]
 
     def postOptions(self) -> None:
@@ -69,9 +74,18 @@ class Options(usage.Options):
             raise usage.UsageError(str(error)) from None
 
 
+def _checkpoint(reactor: Any, store: Store) -> "Deferred[None]":
+    """One WAL checkpoint in the reactor's thread pool (the TimerService waits for it)."""
+    done = deferToThreadPool(reactor, reactor.getThreadPool(), store.checkpoint)
+    done.addErrback(lambda failure: log.failure("WAL checkpoint failed", failure))
+    return done
+
+
 def makeService(options: Options) -> IService:
     """The orchestrator, its UDP port and, optionally, its dashboard."""
     from twisted.internet import reactor
+
+    set_level(options["log-level"])
 
     secret = options["secret"]
     tokens = Tokens(secret, reactor, options["token-window"]) if secret else None
@@ -80,7 +94,7 @@ def makeService(options: Options) -> IService:
                  "this orchestrator may register a worker, and anyone may drive the workers")
     check = partial(check_on_worker, reactor, timeout=options["job-timeout"],
                     connect_timeout=options["connect-timeout"], tokens=tokens)
-    store = Store(options["db"])
+    store = Store(options["db"], checkpoint_in_thread=True)
     pool = Pool(reactor, options["heartbeat-timeout"])
     queue: DispatchQueue[Job, Worker] = DispatchQueue(pool)
     snapshot = partial(take_snapshot, pool, queue, store, reactor)
@@ -95,6 +109,8 @@ def makeService(options: Options) -> IService:
              clients=str(options["clients"]), workers=str(options["workers"]), db=options["db"])
     top = MultiService()
     orchestrator.setServiceParent(top)
+    if store.checkpoint_in_thread:
+        internet.TimerService(1.0, _checkpoint, reactor, store).setServiceParent(top)
     if dashboard:
         from twisted.web.server import Site
 
@@ -105,8 +121,9 @@ def makeService(options: Options) -> IService:
         site.noisy = False
         internet.TCPServer(options["dashboard-port"], site,
                            interface=options["dashboard-interface"]).setServiceParent(top)
-    udp = internet.UDPServer(
-        options["port"], OrchestratorProtocol(orchestrator.handle, metrics.on_refused),
+    udp = ReadBatchUDPServer(
+        options["port"],
+        OrchestratorProtocol(orchestrator.handle, metrics.on_refused, orchestrator.flush),
         interface=options["interface"],
     )
     udp.setServiceParent(top)

@@ -10,7 +10,9 @@ from typing import Optional
 
 from attrs import evolve
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint
+from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IAddress, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
@@ -115,7 +117,24 @@ def check_on_worker(
     connect_timeout: float = 5.0,
     tokens: Optional[Tokens] = None,
 ) -> Deferred[Result]:
-    """Run ``request`` on the worker at ``host``:``port`` over TCP."""
-    endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
-    return send_check(endpoint, request, timeout, reactor, tokens)
+    """Run ``request`` on the worker at ``host``:``port`` over TCP. An IP address is
+    connected to directly; a name is resolved first (``HostnameEndpoint``, which resolves
+    in the reactor's thread pool: a trip to a thread and back for every job)."""
+    endpoint: IStreamClientEndpoint
+    if isIPAddress(host):
+        endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=connect_timeout)
+    elif isIPv6Address(host):
+        endpoint = TCP6ClientEndpoint(reactor, host, port, timeout=connect_timeout)
+    else:
+        endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
+    return send_check(endpoint, request, timeout, reactor, tokens).addErrback(plain_connect_error)
+
+
+def plain_connect_error(failure: Failure) -> Failure:
+    """Twisted reports a connection closed while it was being made as a ``ConnectError``
+    holding the ``Failure`` itself, whose text is a traceback: keep its message only."""
+    error = failure.value
+    if isinstance(error, ConnectError) and error.args and isinstance(error.args[0], Failure):
+        return Failure(ConnectError(osError=error.osError, string=error.args[0].getErrorMessage()))
+    return failure
 

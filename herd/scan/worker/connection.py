@@ -13,7 +13,6 @@ from typing import Callable, Optional
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
-from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -21,6 +20,7 @@ from zope.interface import implementer
 from herd.core.tokens import TokenError, Tokens
 from herd.protocols.scan import MAX_DATAGRAM, CheckRequest, ProtocolError, parse_check
 from herd.protocols.scan_replies import Result, format_error, format_result
+from herd.scan.loglevel import LevelLogger
 
 Scan = Callable[[CheckRequest], "Deferred[Result]"]
 
@@ -29,7 +29,7 @@ Scan = Callable[[CheckRequest], "Deferred[Result]"]
 class CheckServer(Protocol, TimeoutMixin):
     """Read one CHECK request, run it through ``scan``, write the result, close."""
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(
         self,
@@ -110,7 +110,7 @@ class CheckServer(Protocol, TimeoutMixin):
                 self.log.warn("refused a CHECK from {peer}: {reason}", peer=str(peer), reason=str(error))
                 self._finish(format_error(str(error), "403 ERROR"))
                 return
-        self.log.info(
+        self.log.debug(
             "CHECK {url} {ad_id} {site_id} from {peer}",
             url=request.url,
             ad_id=request.ad_id,

@@ -24,11 +24,12 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from attrs import frozen
-from twisted.logger import Logger
+from twisted.internet.defer import Deferred
 
+from herd.scan.loglevel import LevelLogger
 from herd.scan.worker.logdir import write_file
 from herd.scan.worker.scanlog import append_json_line, read_json_lines
 
@@ -83,13 +84,15 @@ class ImageStore:
     written (the digest is still computed: scan records carry it).
     """
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(self, logdir: Path, enabled: bool = True) -> None:
         self.logdir = Path(os.path.abspath(logdir))
         self.enabled = enabled
         self.index_path = self.logdir / INDEX_FILE
         self._first: dict[str, _First] = {}
+        self._writing: dict[str, list[Deferred[None]]] = {}
+        """Digests being written by ``save_in_thread``, and who waits for them."""
         self._saved = self._linked = self._written_bytes = self._saved_bytes = 0
         self.skipped = 0
         """Malformed lines of the index file, skipped when it was loaded."""
@@ -158,6 +161,41 @@ class ImageStore:
             self._remember(digest, path, len(data))
         return SavedImage(path, len(data), digest)
 
+    async def save_in_thread(
+        self, path: Path, data: bytes, in_thread: Callable[..., "Deferred[Any]"]
+    ) -> SavedImage:
+        """``save``, with the hashing and the writing done by ``in_thread(f, *args)`` (a
+        thread pool), so that a large image does not block the reactor; the index and the
+        links stay on the calling (reactor) thread. An image whose bytes are being written
+        already waits for that copy, then is linked to it.
+        """
+        path = Path(path)
+        digest = await in_thread(_sha256, data)
+        if self.enabled:
+            while digest in self._writing:
+                written: Deferred[None] = Deferred()
+                self._writing[digest].append(written)
+                await written
+            first = self._usable_first(digest, len(data))
+            if first is not None:
+                link = self._link(first, path)
+                if link is not None:
+                    self._saved += 1
+                    self._linked += 1
+                    self._saved_bytes += len(data)
+                    return SavedImage(path, len(data), digest, self.relative(first), link)
+            self._writing[digest] = []
+        try:
+            await in_thread(write_file, path, data)
+            self._saved += 1
+            self._written_bytes += len(data)
+            if self.enabled:
+                self._remember(digest, path, len(data))
+        finally:
+            for waiting in self._writing.pop(digest, []) if self.enabled else []:
+                waiting.callback(None)
+        return SavedImage(path, len(data), digest)
+
     def _usable_first(self, digest: str, size: int) -> Optional[Path]:
         entry = self._first.get(digest)
         if entry is None or entry.size != size:
@@ -210,6 +248,10 @@ class ImageStore:
                 "cannot append to the image index {path}: {error}",
                 path=str(self.index_path), error=error.strerror or str(error),
             )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def human_bytes(count: int) -> str:

@@ -20,13 +20,13 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import LoopingCall, deferLater
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from herd.core.timers import with_timeout
 from herd.core.tokens import Tokens
 from herd.protocols.scan import HeartbeatRequest, ProtocolError, RegisterRequest
 from herd.protocols.scan_replies import UNKNOWN, Ack, parse_ack
+from herd.scan.loglevel import LevelLogger
 
 Address = tuple[str, int]
 
@@ -34,7 +34,7 @@ Address = tuple[str, int]
 class RegistrationProtocol(DatagramProtocol):
     """Keep one worker registered with, and beating to, the orchestrator."""
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(
         self,
@@ -145,7 +145,7 @@ class RegistrationProtocol(DatagramProtocol):
 class RegistrationService(Service):
     """Resolve the orchestrator's host, then run a RegistrationProtocol on a UDP port."""
 
-    log = Logger()
+    log = LevelLogger()
 
     def __init__(
         self,

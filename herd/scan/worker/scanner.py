@@ -8,21 +8,26 @@ not, failed or not, is appended to ``LOGDIR/_scans.jsonl`` (see herd.scan.worker
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from attrs import frozen
 from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from herd.protocols.scan import CheckRequest
 from herd.protocols.scan_replies import Failed, Found, NotFound, Result
 from herd.core.fetch import FetchError, fetch
+from herd.scan.loglevel import LevelLogger
 from herd.scan.worker.images import image_urls
 from herd.scan.worker.imagestore import ImageStore, SavedImage, human_bytes
 from herd.scan.worker.logdir import claim_scan_folder, image_file_name
 from herd.scan.worker.scanlog import FailedImage, ImageRecord, ScanLog, ScanRecord
+
+
+THREAD_MIN_BYTES = 256 * 1024
+"""Images from this size up are hashed and written in a thread (with ``in_thread``);
+smaller ones take less time on the reactor than a trip to a thread and back."""
 
 
 @frozen
@@ -54,9 +59,14 @@ class _Job:
 
 
 class PageScanner:
-    """Scan pages for an ad string and log their images under ``logdir``."""
+    """Scan pages for an ad string and log their images under ``logdir``.
 
-    log = Logger()
+    ``in_thread(f, *args)``: run ``f`` in a thread pool and return a Deferred of its result
+    (the worker passes the reactor's pool); images are then hashed and written there.
+    Without it they are hashed and written on the calling thread.
+    """
+
+    log = LevelLogger()
 
     def __init__(
         self,
@@ -66,8 +76,10 @@ class PageScanner:
         limits: FetchLimits = FetchLimits(),
         *,
         dedup: bool = True,
+        in_thread: Optional[Callable[..., "Deferred[Any]"]] = None,
     ) -> None:
         self._http = http
+        self._in_thread = in_thread
         self._clock = clock
         self.logdir = Path(logdir)
         self.limits = limits
@@ -180,7 +192,12 @@ class PageScanner:
             image = await fetch(self._http, url, limits.image_bytes, limits.image_timeout, self._clock)
             if job.given_up is not None:
                 return  # the job is over: its record is written, leave its folder alone
-            saved = self.images.save(path, image.body)
+            if self._in_thread is None or len(image.body) < THREAD_MIN_BYTES:
+                saved = self.images.save(path, image.body)
+            else:  # hashing and writing 2 MB takes milliseconds: off the reactor thread
+                saved = await self.images.save_in_thread(path, image.body, self._in_thread)
+                if job.given_up is not None:
+                    return  # saved after the job's record was written: not listed in it
         except (FetchError, OSError) as error:
             reason = job.given_up or (
                 str(error) if isinstance(error, FetchError) else (error.strerror or str(error))
@@ -190,7 +207,7 @@ class PageScanner:
             return
         job.saved[index] = (url, saved)
         linked = ": {link} link to {linked_to}, nothing written" if saved.linked else ""
-        self.log.info(
+        self.log.debug(
             "saved {url} as {path} ({size} bytes)" + linked,
             url=url,
             path=str(path),
@@ -236,7 +253,7 @@ class PageScanner:
             )
         if outcome == "yes":
             linked = [image for image in images if image.linked]
-            self.log.info(
+            self.log.debug(
                 "{site_id}/{folder}: {count} image(s) saved, {linked} linked "
                 "({linked_size} not written; {total} saved by de-duplication so far)",
                 site_id=request.site_id,

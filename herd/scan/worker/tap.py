@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from treq.client import HTTPClient
 from twisted.application import internet
 from twisted.application.service import IService, MultiService
-from twisted.logger import Logger
+from twisted.internet.threads import deferToThreadPool
 from twisted.python import usage
+from twisted.web.client import Agent
 
-from herd.core.http import http_client
+from herd.core.http import QuietConnectionPool
 from herd.core.tokens import Tokens, load_secret
 from herd.protocols.scan import (
     ProtocolError,
@@ -19,12 +23,13 @@ from herd.protocols.scan import (
     check_worker_id,
 )
 from herd.core.options import positive_float, positive_int
+from herd.scan.loglevel import LevelLogger, log_level, set_level
 from herd.scan.worker.registrar import RegistrationService
 from herd.scan.worker.scanner import FetchLimits, PageScanner
 from herd.scan.worker.connection import CheckServerFactory
 
 PORT_RANGE = range(54000, 54151)
-log = Logger()
+log = LevelLogger()
 
 
 class Options(usage.Options):
@@ -56,6 +61,8 @@ class Options(usage.Options):
         ["secret-file", None, None, "File holding the secret shared with the orchestrator "
          "(default: $HERD_SECRET; none: no tokens, any client may send CHECK)."],
         ["token-window", None, 30.0, "Seconds a token stays valid.", positive_float],
+        ["log-level", None, "info", "Lowest level logged: debug (every job), info, warn, error "
+         "(events below it are dropped before they are formatted).", log_level],
     ]
 
     def parseArgs(  # type: ignore[override]
@@ -85,9 +92,21 @@ class Options(usage.Options):
             raise usage.UsageError(str(error)) from None
 
 
+def worker_http_client(reactor: Any, connect_timeout: float, connections: int) -> HTTPClient:
+    """treq over a quiet persistent pool keeping up to ``connections`` idle connections
+    per host: enough for every page and image a worker fetches at once, so that a busy
+    worker reuses its connections instead of opening and closing one per fetch (the
+    pool's default keeps 2)."""
+    pool = QuietConnectionPool(reactor)
+    pool.maxPersistentPerHost = max(2, min(connections, 64))
+    return HTTPClient(Agent(reactor, connectTimeout=connect_timeout, pool=pool))
+
+
 def makeService(options: Options) -> IService:
     """The worker's TCP listener and its registration with the orchestrator."""
     from twisted.internet import reactor
+
+    set_level(options["log-level"])
 
     limits = FetchLimits(
         page_bytes=options["max-page-bytes"],
@@ -98,8 +117,10 @@ def makeService(options: Options) -> IService:
         parallel_images=options["parallel-images"],
         job_timeout=options["job-timeout"],
     )
-    http = http_client(reactor, connect_timeout=options["page-timeout"])
-    scanner = PageScanner(http, reactor, options["logdir"], limits, dedup=not options["no-dedup"])
+    http = worker_http_client(reactor, options["page-timeout"],
+                              options["concurrency"] * (1 + options["parallel-images"]))
+    scanner = PageScanner(http, reactor, options["logdir"], limits, dedup=not options["no-dedup"],
+                          in_thread=partial(deferToThreadPool, reactor, reactor.getThreadPool()))
     secret = options["secret"]
     tokens = Tokens(secret, reactor, options["token-window"]) if secret else None
     if tokens is None:

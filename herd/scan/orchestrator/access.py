@@ -15,7 +15,7 @@ from herd.core.allowlist import AllowList
 from herd.core.tokens import TokenError, Tokens
 from herd.protocols.scan import HeartbeatRequest, RegisterRequest, Request
 from herd.protocols.scan_replies import format_error
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 
 WORKER_REQUESTS = (RegisterRequest, HeartbeatRequest)
 

@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 
 from herd.protocols.scan import ProtocolError, Request, parse_request
 from herd.protocols.scan_replies import format_error
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 
 Address = tuple[str, int]
 

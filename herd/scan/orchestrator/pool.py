@@ -22,7 +22,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from herd.core.failure import FailureDetector
 from herd.protocols.scan_replies import WorkerStatus
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 
 IDLE, BUSY, UNREACHABLE, DEAD = "idle", "busy", "unreachable", "dead"
 STATES = (IDLE, BUSY, UNREACHABLE, DEAD)

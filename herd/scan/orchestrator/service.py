@@ -49,7 +49,7 @@ from herd.protocols.scan_replies import (
     format_status,
     format_time,
 )
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 from herd.scan.orchestrator.access import Access
 from herd.scan.orchestrator.metrics import NoMetrics
 from herd.scan.orchestrator.pool import Pool, Worker

@@ -15,7 +15,7 @@ from twisted.python import usage
 from herd.core.allowlist import AllowList
 from herd.core.options import port_number, positive_float, positive_int
 from herd.core.tokens import Tokens, load_secret
-from herd.scan.loglevel import LevelLogger, log_level, set_level
+from herd.core.loglevel import LevelLogger, log_level, set_level
 from herd.scan.orchestrator.access import Access
 from herd.scan.orchestrator.connection import OrchestratorProtocol, ReadBatchUDPServer
 from herd.scan.orchestrator.metrics import NoMetrics, PoolMetrics

@@ -20,7 +20,7 @@ from zope.interface import implementer
 from herd.core.tokens import TokenError, Tokens
 from herd.protocols.scan import MAX_DATAGRAM, CheckRequest, ProtocolError, parse_check
 from herd.protocols.scan_replies import Result, format_error, format_result
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 
 Scan = Callable[[CheckRequest], "Deferred[Result]"]
 

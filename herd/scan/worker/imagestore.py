@@ -29,7 +29,7 @@ from typing import Any, Callable, NamedTuple, Optional
 from attrs import frozen
 from twisted.internet.defer import Deferred
 
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 from herd.scan.worker.logdir import write_file
 from herd.scan.worker.scanlog import append_json_line, read_json_lines
 

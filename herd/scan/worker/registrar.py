@@ -26,7 +26,7 @@ from herd.core.timers import with_timeout
 from herd.core.tokens import Tokens
 from herd.protocols.scan import HeartbeatRequest, ProtocolError, RegisterRequest
 from herd.protocols.scan_replies import UNKNOWN, Ack, parse_ack
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 
 Address = tuple[str, int]
 

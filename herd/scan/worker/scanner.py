@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from herd.protocols.scan import CheckRequest
 from herd.protocols.scan_replies import Failed, Found, NotFound, Result
 from herd.core.fetch import FetchError, fetch
-from herd.scan.loglevel import LevelLogger
+from herd.core.loglevel import LevelLogger
 from herd.scan.worker.images import image_urls
 from herd.scan.worker.imagestore import ImageStore, SavedImage, human_bytes
 from herd.scan.worker.logdir import claim_scan_folder, image_file_name

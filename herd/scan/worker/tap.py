@@ -23,7 +23,7 @@ from herd.protocols.scan import (
     check_worker_id,
 )
 from herd.core.options import positive_float, positive_int
-from herd.scan.loglevel import LevelLogger, log_level, set_level
+from herd.core.loglevel import LevelLogger, log_level, set_level
 from herd.scan.worker.registrar import RegistrationService
 from herd.scan.worker.scanner import FetchLimits, PageScanner
 from herd.scan.worker.connection import CheckServerFactory

@@ -8,7 +8,7 @@ import pytest
 from twisted.logger import LogLevel
 from twisted.python import usage
 
-from herd.scan.loglevel import LevelLogger, current_level, enabled, log_level, set_level
+from herd.core.loglevel import LevelLogger, current_level, enabled, log_level, set_level
 from herd.scan.orchestrator.tap import Options as OrchestratorOptions
 from herd.scan.worker.tap import Options as WorkerOptions
 

@@ -1,4 +1,4 @@
-"""A log level for the scan pool's processes, checked before an event is even built.
+"""A process-wide log level, checked before an event is even built (scan uses it first).
 
 ``twisted.logger.Logger`` builds an event for every call and hands it to the observers;
 twistd's file observer then formats and writes it, whatever its level. For a per-job
@@ -6,8 +6,8 @@ event that is most of the cost of acknowledging a CHECK. ``LevelLogger`` drops a
 below the process's level (``--log-level``, default ``info``) before anything is built or
 formatted: a disabled ``debug`` call costs one comparison.
 
-The level is per process (set once by ``twistd orchestrator`` / ``twistd worker``); unit
-tests that do not set it get the default, ``info``.
+The level is per process, set once by a tap (``twistd orchestrator``, ``twistd worker``);
+unit tests that do not set it get the default, ``info``.
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ class LocationTableTests(SynchronousTestCase):
         self.assertEqual(len(table), 1)
 
 
-class ServerTests(SynchronousTestCase):
+class ServerCase(SynchronousTestCase):
+    """A server named Goloman on a Clock, with a fake provider; floods are recorded."""
+
     def setUp(self) -> None:
         self.clock = Clock()
         self.clock.advance(NOW)
@@ -67,6 +69,8 @@ class ServerTests(SynchronousTestCase):
             "Goloman", self.clock, self.provider, lambda at, exclude: self.flooded.append((at.to_line(), exclude))
         )
 
+
+class ServerTests(ServerCase):
     def test_iamat_is_answered_stored_and_flooded_to_all(self) -> None:
         reply = self.server.iamat(parse_command(IAMAT))
         self.assertRegex(reply.decode(), r"^AT Goloman \+0\.26387\d{4} kiwi\.cs\.ucla\.edu \+34\.068930-118\.445127 1520023934\.918963997\n$")
@@ -108,15 +112,9 @@ class ServerTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
-class ProtocolTests(SynchronousTestCase):
+class ProtocolTests(ServerCase):
     def setUp(self) -> None:
-        self.clock = Clock()
-        self.clock.advance(NOW)
-        self.provider = FakeProvider()
-        self.flooded: list[tuple[bytes, Optional[str]]] = []
-        self.server = PlacesServer(
-            "Goloman", self.clock, self.provider, lambda at, exclude: self.flooded.append((at.to_line(), exclude))
-        )
+        super().setUp()
         self.factory = PlacesFactory(self.server, TrafficLog("Goloman"), self.clock, idle_timeout=60)
 
     def connect(self) -> tuple[PlacesProtocol, StringTransport]:

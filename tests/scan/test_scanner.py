@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from treq.testing import StubTreq
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
@@ -20,7 +21,7 @@ from twisted.web.static import Data
 from twisted.web.util import Redirect
 
 from herd.protocols.scan import CheckRequest
-from herd.protocols.scan_replies import Failed, Found, NotFound
+from herd.protocols.scan_replies import Failed, Found, NotFound, Result
 from herd.scan.worker.scanlog import read_scans
 from herd.scan.worker.scanner import FetchLimits, PageScanner
 
@@ -299,29 +300,8 @@ class ScannerTests(SynchronousTestCase):
 class SlowImagesTests(SynchronousTestCase):
     """Images still coming when the job's time is up are given up; the job still answers."""
 
-    def test_job_timeout_bounds_the_image_phase(self) -> None:
-        root = site()
-        img = root.children[b"img"]
-        img.putChild(b"slow.png", Hang())
-        root.putChild(b"slow.html", Data(b"IRISH_CSE <img src=img/a.png><img src=img/slow.png>", "text/html"))
-        logdir = Path(tempfile.mkdtemp(prefix="herd-scanner-"))
-        self.addCleanup(shutil.rmtree, logdir)
-        clock = Clock()
-        clock.advance(WHEN)
-        http = StubTreq(root)
-        limits = FetchLimits(page_timeout=5, image_timeout=100, job_timeout=30)
-        d = PageScanner(http, clock, logdir, limits).scan(
-            CheckRequest("http://pages.test/slow.html", "IRISH_CSE", "S1")
-        )
-        http.flush()
-        self.assertNoResult(d)
-        clock.advance(30)
-        http.flush()
-        result = self.successResultOf(d)
-        self.assertEqual(result, Found("S1", "2026-11-24-09-05-03"))
-        self.assertEqual([p.name for p in (logdir / "S1" / result.folder).iterdir()], ["a.png"])
-
-    def test_given_up_images_are_recorded(self) -> None:
+    def scan_with_a_hanging_image(self) -> tuple["Deferred[Result]", StubTreq, Clock, Path]:
+        """Start scanning a page whose second image never answers (job timeout 30 s)."""
         root = site()
         root.children[b"img"].putChild(b"slow.png", Hang())
         root.putChild(b"slow.html", Data(b"IRISH_CSE <img src=img/a.png><img src=img/slow.png>", "text/html"))
@@ -335,6 +315,19 @@ class SlowImagesTests(SynchronousTestCase):
             CheckRequest("http://pages.test/slow.html", "IRISH_CSE", "S1")
         )
         http.flush()
+        return d, http, clock, logdir
+
+    def test_job_timeout_bounds_the_image_phase(self) -> None:
+        d, http, clock, logdir = self.scan_with_a_hanging_image()
+        self.assertNoResult(d)
+        clock.advance(30)
+        http.flush()
+        result = self.successResultOf(d)
+        self.assertEqual(result, Found("S1", "2026-11-24-09-05-03"))
+        self.assertEqual([p.name for p in (logdir / "S1" / result.folder).iterdir()], ["a.png"])
+
+    def test_given_up_images_are_recorded(self) -> None:
+        d, http, clock, logdir = self.scan_with_a_hanging_image()
         clock.advance(30)
         http.flush()
         self.successResultOf(d)

@@ -86,7 +86,7 @@ def test_read_batch_port_calls_read_done_once_per_read_and_survives_its_errors()
     """The port hands every waiting datagram over, then calls readDone; an exception there
     is logged, never raised into the reactor (which would close the port)."""
     import socket as socket_module
-    import time
+    import select
 
     from twisted.logger import globalLogPublisher
 
@@ -108,7 +108,8 @@ def test_read_batch_port_calls_read_done_once_per_read_and_survives_its_errors()
         address = ("127.0.0.1", port.getHost().port)
         sender.sendto(b"STATUS", address)
         sender.sendto(b"STATUS", address)
-        time.sleep(0.05)
+        # loopback delivers a datagram within sendto; wait (bounded) until it is readable
+        assert select.select([port.socket], [], [], 1.0)[0], "the datagrams never arrived"
         port.doRead()  # reads both, then calls readDone once
         sender.settimeout(1)
         assert sender.recv(100) == b"200 OK\n" and sender.recv(100) == b"200 OK\n"

@@ -146,20 +146,11 @@ class ImageStore:
         """
         path = Path(path)
         digest = hashlib.sha256(data).hexdigest()
-        first = self._usable_first(digest, len(data)) if self.enabled else None
-        if first is not None:
-            link = self._link(first, path)
-            if link is not None:
-                self._saved += 1
-                self._linked += 1
-                self._saved_bytes += len(data)
-                return SavedImage(path, len(data), digest, self.relative(first), link)
+        linked = self._linked_copy(digest, path, len(data)) if self.enabled else None
+        if linked is not None:
+            return linked
         write_file(path, data)
-        self._saved += 1
-        self._written_bytes += len(data)
-        if self.enabled:
-            self._remember(digest, path, len(data))
-        return SavedImage(path, len(data), digest)
+        return self._written(digest, path, len(data))
 
     async def save_in_thread(
         self, path: Path, data: bytes, in_thread: Callable[..., "Deferred[Any]"]
@@ -176,25 +167,37 @@ class ImageStore:
                 written: Deferred[None] = Deferred()
                 self._writing[digest].append(written)
                 await written
-            first = self._usable_first(digest, len(data))
-            if first is not None:
-                link = self._link(first, path)
-                if link is not None:
-                    self._saved += 1
-                    self._linked += 1
-                    self._saved_bytes += len(data)
-                    return SavedImage(path, len(data), digest, self.relative(first), link)
+            linked = self._linked_copy(digest, path, len(data))
+            if linked is not None:
+                return linked
             self._writing[digest] = []
         try:
             await in_thread(write_file, path, data)
-            self._saved += 1
-            self._written_bytes += len(data)
-            if self.enabled:
-                self._remember(digest, path, len(data))
+            return self._written(digest, path, len(data))
         finally:
             for waiting in self._writing.pop(digest, []) if self.enabled else []:
                 waiting.callback(None)
-        return SavedImage(path, len(data), digest)
+
+    def _linked_copy(self, digest: str, path: Path, size: int) -> Optional[SavedImage]:
+        """``path`` linked to the first copy of these bytes, or None to write it instead."""
+        first = self._usable_first(digest, size)
+        if first is None:
+            return None
+        link = self._link(first, path)
+        if link is None:
+            return None
+        self._saved += 1
+        self._linked += 1
+        self._saved_bytes += size
+        return SavedImage(path, size, digest, self.relative(first), link)
+
+    def _written(self, digest: str, path: Path, size: int) -> SavedImage:
+        """Count a copy just written to ``path`` and remember it as the first of its bytes."""
+        self._saved += 1
+        self._written_bytes += size
+        if self.enabled:
+            self._remember(digest, path, size)
+        return SavedImage(path, size, digest)
 
     def _usable_first(self, digest: str, size: int) -> Optional[Path]:
         entry = self._first.get(digest)
